@@ -1,0 +1,179 @@
+// The modeled machine's kernel-wide state: physical memory, the hugetlb pool, tunables, counters,
+// the trace, and the processes. Every mm, file and device hangs off one Kernel; two Kernels share
+// nothing, so tests and sweeps can run many side by side.
+
+import { SimClock } from '../sim/clock.js';
+import { Rng } from '../sim/rng.js';
+import { type CounterId, Stats } from '../sim/stats.js';
+import { TraceRecorder } from '../sim/trace.js';
+import { PAGE_SIZE } from './constants.js';
+import type { ContentMode } from './content.js';
+import { exitMmap } from './exit.js';
+import { HugetlbPool } from './hugetlb.js';
+import { Mm } from './mm.js';
+import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange } from './mmuNotify.js';
+import { PhysMem } from './physmem.js';
+import { Task } from './task.js';
+import { MmuGather } from './zap.js';
+
+/** Transparent huge page mode (/sys/kernel/mm/transparent_hugepage/enabled). */
+export type ThpMode = 'never' | 'madvise' | 'always';
+
+export interface KernelOptions {
+  /** Size of RAM in bytes (default 4 GiB). */
+  readonly ramBytes?: number;
+  /** `bytes`: frames hold real data; `tokens`: one content token per frame (default `bytes`). */
+  readonly contentMode?: ContentMode;
+  readonly seed?: number;
+  /** Default `madvise`, as on the kernel that recorded the oracle. */
+  readonly thp?: ThpMode;
+  /** transparent_hugepage/use_zero_page: read faults may map the huge zero page (default true). */
+  readonly thpUseZeroPage?: boolean;
+  /** 2 MiB pages set aside for hugetlb at boot (default 0). */
+  readonly hugetlbPages?: number;
+  /** Pages mapped around a file read fault (fault_around_bytes / 4096, default 16). */
+  readonly faultAroundPages?: number;
+  readonly trace?: TraceRecorder;
+}
+
+/** Watches the kernel from outside (checkers, tracing). Every member is optional. */
+export interface KernelObserver {
+  invalidateStart?(range: MmuNotifierRange): void;
+  invalidateEnd?(range: MmuNotifierRange): void;
+  mmFreed?(mm: Mm): void;
+}
+
+/** Counter ids of the mm layer, registered once in `Kernel.stats`. */
+export interface MmCounterIds {
+  readonly faults: CounterId;
+  readonly anonFaults: CounterId;
+  readonly fileFaults: CounterId;
+  readonly zeroPageMaps: CounterId;
+  readonly cowCopies: CounterId;
+  readonly wpReuses: CounterId;
+  readonly thpFaults: CounterId;
+  readonly thpFallbacks: CounterId;
+  readonly thpSplits: CounterId;
+  readonly hugetlbFaults: CounterId;
+  readonly tlbFlushes: CounterId;
+  readonly invalidations: readonly CounterId[];
+}
+
+export class Kernel {
+  readonly mem: PhysMem;
+  readonly hugetlb: HugetlbPool;
+  readonly stats = new Stats();
+  readonly ctr: MmCounterIds;
+  readonly trace: TraceRecorder;
+  readonly clock = new SimClock();
+  readonly rng: Rng;
+  readonly thp: ThpMode;
+  readonly thpUseZeroPage: boolean;
+  readonly faultAroundPages: number;
+  observer: KernelObserver | null = null;
+  readonly tasks = new Map<number, Task>();
+  private readonly liveMms = new Set<Mm>();
+  private nextPid = 1;
+  private nextMmId = 1;
+  private nextObjectId = 1;
+  private nextToken = 1;
+  private readonly gathers: MmuGather[] = [];
+
+  constructor(options: KernelOptions = {}) {
+    const ramBytes = options.ramBytes ?? 4 * 1024 ** 3;
+    if (!Number.isInteger(ramBytes) || ramBytes % PAGE_SIZE !== 0) {
+      throw new RangeError(`ramBytes must be a whole number of 4 KiB pages, got ${ramBytes}`);
+    }
+    this.mem = new PhysMem({ ramPages: ramBytes / PAGE_SIZE, contentMode: options.contentMode ?? 'bytes' });
+    this.hugetlb = new HugetlbPool(this.mem, options.hugetlbPages ?? 0);
+    this.rng = new Rng(options.seed ?? 1);
+    this.thp = options.thp ?? 'madvise';
+    this.thpUseZeroPage = options.thpUseZeroPage ?? true;
+    this.faultAroundPages = options.faultAroundPages ?? 16;
+    this.trace = options.trace ?? new TraceRecorder();
+    const s = this.stats;
+    this.ctr = {
+      faults: s.counter('mm.faults'),
+      anonFaults: s.counter('mm.faults.anon'),
+      fileFaults: s.counter('mm.faults.file'),
+      zeroPageMaps: s.counter('mm.zero_page_maps'),
+      cowCopies: s.counter('mm.cow_copies'),
+      wpReuses: s.counter('mm.wp_reuses'),
+      thpFaults: s.counter('mm.thp.faults'),
+      thpFallbacks: s.counter('mm.thp.fallbacks'),
+      thpSplits: s.counter('mm.thp.pmd_splits'),
+      hugetlbFaults: s.counter('mm.hugetlb.faults'),
+      tlbFlushes: s.counter('mm.tlb_flushes'),
+      invalidations: MMU_NOTIFY_EVENT_NAMES.map((name) => s.counter(`mm.invalidations.${name}`)),
+    };
+  }
+
+  get contentMode(): ContentMode {
+    return this.mem.content.mode;
+  }
+
+  /** A new process with an empty address space (as if exec'd), holding the only mm user. */
+  spawn(): Task {
+    const task = new Task(this, this.allocPid(), this.newMm());
+    this.tasks.set(task.pid, task);
+    return task;
+  }
+
+  /** Every mm whose object has not been freed yet (mm_count > 0). */
+  get mms(): ReadonlySet<Mm> {
+    return this.liveMms;
+  }
+
+  /** @internal The next process id. */
+  allocPid(): number {
+    return this.nextPid++;
+  }
+
+  /** A fresh content token for a tokens-mode write: distinct from every earlier one. */
+  newToken(): number {
+    const t = this.nextToken;
+    this.nextToken = (this.nextToken + 1) >>> 0 || 1;
+    return t;
+  }
+
+  /** A unique id for files, inodes and devices (deterministic: counts from 1 per kernel). */
+  newObjectId(): number {
+    return this.nextObjectId++;
+  }
+
+  /** @internal A page-freeing batch for zapping `mm` (nesting-safe: each caller gets its own). */
+  acquireGather(mm: Mm): MmuGather {
+    const tlb = this.gathers.pop() ?? new MmuGather();
+    tlb.begin(mm);
+    return tlb;
+  }
+
+  /** @internal Flushes the batch (TLB first, then frees its pages) and returns it to the pool. */
+  releaseGather(tlb: MmuGather): void {
+    tlb.finish();
+    this.gathers.push(tlb);
+  }
+
+  /** @internal Used by fork and spawn. */
+  newMm(): Mm {
+    const mm = new Mm(this, this.nextMmId++);
+    this.liveMms.add(mm);
+    return mm;
+  }
+
+  /** @internal Called by Mm when its users drop to zero. */
+  exitMmap(mm: Mm): void {
+    exitMmap(mm);
+  }
+
+  /** @internal Called by Mm when its count drops to zero. */
+  mmFreed(mm: Mm): void {
+    this.liveMms.delete(mm);
+    this.observer?.mmFreed?.(mm);
+  }
+
+  /** @internal Called by Task when a process has fully exited. */
+  taskExited(task: Task): void {
+    this.tasks.delete(task.pid);
+  }
+}

@@ -1,0 +1,479 @@
+// Models the kernel's physical memory: struct page / struct folio metadata and the page allocator.
+// Frame metadata lives in typed arrays indexed by pfn (no object per page). Memory is divided into
+// zones (RAM now; device-private and device-coherent zones join them later). Each zone takes pfns
+// from a global space in sections of 32768 frames, so metadata grows with what is actually used.
+//
+// Reference counting follows the kernel: a large folio (a 2 MiB THP or hugetlb page, always 512
+// frames at a 512-aligned pfn) has one refcount, kept on its head frame; mapcounts are per frame.
+
+import { EINVAL, ENOMEM } from '../sim/errno.js';
+import { InvariantError } from '../sim/errors.js';
+import { HPAGE_PMD_NR } from './constants.js';
+import { type ContentMode, FrameContent } from './content.js';
+
+/** Frames per section: the unit in which zones claim pfns. */
+export const SECTION_FRAMES = 32768;
+
+// Frame flags (a subset of the kernel's page flags, plus model bookkeeping).
+export const PG_LOCKED = 1 << 0;
+/** The frame's mapping is an anon_vma (PageAnon). */
+export const PG_ANON = 1 << 1;
+/** An anonymous page known to be mapped by exactly one process (PageAnonExclusive). */
+export const PG_ANON_EXCLUSIVE = 1 << 2;
+export const PG_HEAD = 1 << 3;
+export const PG_TAIL = 1 << 4;
+/** The shared zero page or a frame of the huge zero page. */
+export const PG_ZERO = 1 << 5;
+export const PG_HUGETLB = 1 << 6;
+export const PG_DIRTY = 1 << 7;
+/** Reserved by the kernel (zero pages, hugetlb pool): never in a zone's free list. */
+export const PG_RESERVED = 1 << 8;
+/** In use (allocated and not yet freed). */
+export const PG_ALLOCATED = 1 << 9;
+/** The frame's mapping is a page cache (address_space). */
+export const PG_PAGECACHE = 1 << 10;
+
+export const ZONE_RAM = 0;
+export const ZONE_DEVICE_PRIVATE = 1;
+export const ZONE_DEVICE_COHERENT = 2;
+export type ZoneKind = typeof ZONE_RAM | typeof ZONE_DEVICE_PRIVATE | typeof ZONE_DEVICE_COHERENT;
+
+/** Called when a frame of a zone is freed (its folio refcount reached zero). */
+export type FrameFreeHook = (pfn: number, nrPages: number) => void;
+
+export class Zone {
+  readonly sections: number[] = [];
+  usedPages = 0;
+  /** Frames set aside for kernel use (zero pages, the hugetlb pool). */
+  reservedPages = 0;
+  /** Next never-used pfn of the newest section, and that section's end. */
+  bumpPfn = 0;
+  bumpEnd = 0;
+  freeStack = new Int32Array(1024);
+  freeTop = 0;
+  /** Heads of free 512-aligned blocks, reused for large folios before fresh sections. */
+  readonly freeHugeHeads: number[] = [];
+  /** When set, frees go to this hook instead of the free lists (device page maps call page_free). */
+  onFree: FrameFreeHook | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly kind: ZoneKind,
+    readonly name: string,
+    readonly capacityPages: number,
+  ) {}
+
+  get freePages(): number {
+    return this.capacityPages - this.usedPages - this.reservedPages;
+  }
+}
+
+export interface PhysMemOptions {
+  readonly ramPages: number;
+  readonly contentMode: ContentMode;
+}
+
+export class PhysMem {
+  refcount: Int32Array;
+  /** PTE-level mapcount per frame (the kernel's _mapcount + 1). */
+  mapcount: Int32Array;
+  /** PMD-level mapcount of a large folio, on its head frame (the kernel's _entire_mapcount + 1). */
+  entireMapcount: Int32Array;
+  flags: Uint32Array;
+  zoneOf: Uint8Array;
+  /** Id of the frame's anon_vma or page cache in `mappingObjects` (0: none). */
+  mapping: Uint32Array;
+  /** Page index: the vpn for anonymous pages, the file page offset for page-cache pages. */
+  index: Float64Array;
+  /** A driver's per-page word (zone_device_data for device pages). */
+  zoneDeviceData: Float64Array;
+  readonly content: FrameContent;
+  readonly zones: Zone[] = [];
+  readonly ram: Zone;
+  /** pfn of the shared zero page. */
+  readonly zeroPfn: number;
+  private hugeZeroHead = 0;
+  /** Where freed hugetlb folios go (set by the hugetlb pool). */
+  onHugetlbFree: ((head: number) => void) | null = null;
+  private capacityFrames: number;
+  private nextSection = 0;
+  private readonly mappingObjects: (object | undefined)[] = [undefined];
+  private readonly mappingRefs: number[] = [0];
+  private readonly freeMappingIds: number[] = [];
+
+  constructor(options: PhysMemOptions) {
+    if (!Number.isInteger(options.ramPages) || options.ramPages < 1024) {
+      throw new RangeError(`RAM must be at least 1024 pages (4 MiB), got ${options.ramPages}`);
+    }
+    this.capacityFrames = SECTION_FRAMES;
+    this.refcount = new Int32Array(this.capacityFrames);
+    this.mapcount = new Int32Array(this.capacityFrames);
+    this.entireMapcount = new Int32Array(this.capacityFrames);
+    this.flags = new Uint32Array(this.capacityFrames);
+    this.zoneOf = new Uint8Array(this.capacityFrames);
+    this.mapping = new Uint32Array(this.capacityFrames);
+    this.index = new Float64Array(this.capacityFrames);
+    this.zoneDeviceData = new Float64Array(this.capacityFrames);
+    this.content = new FrameContent(options.contentMode, this.capacityFrames);
+    this.ram = this.addZone(ZONE_RAM, 'ram', options.ramPages);
+    // pfn 0 is never handed out, so 0 can mean "no frame" everywhere.
+    this.claimSection(this.ram);
+    this.ram.bumpPfn = 1;
+    this.zeroPfn = this.allocReserved(this.ram);
+    this.flags[this.zeroPfn] |= PG_ZERO;
+  }
+
+  /** Adds a zone of `capacityPages` frames; its pfns are claimed in sections as it fills. */
+  addZone(kind: ZoneKind, name: string, capacityPages: number): Zone {
+    if (this.zones.length >= 255) throw new RangeError('at most 255 memory zones');
+    const zone = new Zone(this.zones.length, kind, name, capacityPages);
+    this.zones.push(zone);
+    return zone;
+  }
+
+  // ---- allocation -------------------------------------------------------------------------------
+
+  /** Allocates one frame: refcount 1, zeroed content. Returns its pfn, or -ENOMEM. */
+  allocPage(zone: Zone = this.ram): number {
+    if (zone.usedPages + zone.reservedPages >= zone.capacityPages) return -ENOMEM;
+    let pfn: number;
+    if (zone.freeTop > 0) {
+      pfn = zone.freeStack[--zone.freeTop];
+    } else if (zone.bumpPfn < zone.bumpEnd) {
+      pfn = zone.bumpPfn++;
+    } else if (zone.freeHugeHeads.length > 0) {
+      // Break a free 2 MiB block into single frames.
+      const head = zone.freeHugeHeads.pop()!;
+      for (let p = head + HPAGE_PMD_NR - 1; p > head; p--) this.pushFree(zone, p);
+      pfn = head;
+    } else {
+      this.claimSection(zone);
+      pfn = zone.bumpPfn++;
+    }
+    zone.usedPages++;
+    this.initFrame(pfn, zone.id);
+    this.refcount[pfn] = 1;
+    return pfn;
+  }
+
+  /**
+   * Allocates a 512-frame large folio at a 512-aligned pfn, refcount 1 on the head, zeroed.
+   * Returns the head pfn, or -ENOMEM when the zone has no room or no free aligned block (the
+   * caller falls back to small pages, as the kernel does when a THP allocation fails).
+   */
+  allocHugeFolio(zone: Zone = this.ram): number {
+    if (zone.usedPages + zone.reservedPages + HPAGE_PMD_NR > zone.capacityPages) return -ENOMEM;
+    const head = this.takeHugeBlock(zone);
+    if (head < 0) return head;
+    zone.usedPages += HPAGE_PMD_NR;
+    this.initFolio(head, zone.id);
+    this.refcount[head] = 1;
+    return head;
+  }
+
+  /** The huge zero page's head pfn, set up on first use like the kernel's lazily allocated one. */
+  hugeZeroPfn(): number {
+    if (this.hugeZeroHead === 0) {
+      if (this.ram.usedPages + this.ram.reservedPages + HPAGE_PMD_NR > this.ram.capacityPages) return -ENOMEM;
+      const head = this.takeHugeBlock(this.ram);
+      if (head < 0) return head;
+      this.ram.reservedPages += HPAGE_PMD_NR;
+      this.initFolio(head, this.ram.id);
+      for (let p = head; p < head + HPAGE_PMD_NR; p++) this.flags[p] |= PG_ZERO | PG_RESERVED;
+      this.hugeZeroHead = head;
+    }
+    return this.hugeZeroHead;
+  }
+
+  /**
+   * Moves `nrHuge` 2 MiB blocks out of the zone into a reserved pool (the hugetlb pool). Returns their
+   * heads, or -ENOMEM. Pool frames stay allocated-but-reserved; the pool hands them out as folios.
+   */
+  reserveHugeBlocks(zone: Zone, nrHuge: number): number[] | number {
+    if (zone.usedPages + zone.reservedPages + nrHuge * HPAGE_PMD_NR > zone.capacityPages) return -ENOMEM;
+    const heads: number[] = [];
+    for (let i = 0; i < nrHuge; i++) {
+      const head = this.takeHugeBlock(zone);
+      if (head < 0) throw new InvariantError('no aligned block while reserving the hugetlb pool');
+      zone.reservedPages += HPAGE_PMD_NR;
+      this.initFolio(head, zone.id);
+      for (let p = head; p < head + HPAGE_PMD_NR; p++) this.flags[p] |= PG_RESERVED | PG_HUGETLB;
+      this.refcount[head] = 0;
+      heads.push(head);
+    }
+    return heads;
+  }
+
+  // ---- reference counts -------------------------------------------------------------------------
+
+  /** The head frame of the folio containing `pfn`. */
+  folioHead(pfn: number): number {
+    return this.flags[pfn] & PG_TAIL ? pfn - (pfn & (HPAGE_PMD_NR - 1)) : pfn;
+  }
+
+  isLargeFolio(pfn: number): boolean {
+    return (this.flags[pfn] & (PG_HEAD | PG_TAIL)) !== 0;
+  }
+
+  /** folio_get: one more reference on the folio containing `pfn`. */
+  get(pfn: number, n = 1): void {
+    const head = this.flags[pfn] & PG_TAIL ? pfn - (pfn & (HPAGE_PMD_NR - 1)) : pfn;
+    if (this.refcount[head] <= 0 && !(this.flags[head] & PG_ZERO)) {
+      throw new InvariantError(`folio_get on a free folio`, { pfn, head, refcount: this.refcount[head] });
+    }
+    this.refcount[head] += n;
+  }
+
+  /** folio_put: drops a reference; the folio is freed when the last one goes. */
+  put(pfn: number, n = 1): void {
+    const head = this.flags[pfn] & PG_TAIL ? pfn - (pfn & (HPAGE_PMD_NR - 1)) : pfn;
+    if (this.flags[head] & PG_ZERO) return;
+    const rc = this.refcount[head] - n;
+    if (rc < 0) throw new InvariantError('folio refcount dropped below zero', { pfn, head, refcount: rc });
+    this.refcount[head] = rc;
+    if (rc === 0) this.freeFolio(head);
+  }
+
+  folioRefcount(pfn: number): number {
+    return this.refcount[this.folioHead(pfn)];
+  }
+
+  /** Total mappings of the folio containing `pfn` (per-frame PTE maps plus PMD maps). */
+  folioMapcount(pfn: number): number {
+    const head = this.folioHead(pfn);
+    if (!(this.flags[head] & PG_HEAD)) return this.mapcount[head];
+    let n = this.entireMapcount[head] * HPAGE_PMD_NR;
+    for (let p = head; p < head + HPAGE_PMD_NR; p++) n += this.mapcount[p];
+    return n;
+  }
+
+  /** folio_trylock. */
+  trylock(pfn: number): boolean {
+    const head = this.folioHead(pfn);
+    if (this.flags[head] & PG_LOCKED) return false;
+    this.flags[head] |= PG_LOCKED;
+    return true;
+  }
+
+  unlock(pfn: number): void {
+    const head = this.folioHead(pfn);
+    if (!(this.flags[head] & PG_LOCKED))
+      throw new InvariantError('unlocking a folio that is not locked', { pfn });
+    this.flags[head] &= ~PG_LOCKED;
+  }
+
+  isLocked(pfn: number): boolean {
+    return (this.flags[this.folioHead(pfn)] & PG_LOCKED) !== 0;
+  }
+
+  isZeroPfn(pfn: number): boolean {
+    return (this.flags[pfn] & PG_ZERO) !== 0;
+  }
+
+  zone(pfn: number): Zone {
+    return this.zones[this.zoneOf[pfn]];
+  }
+
+  // ---- mapping objects (anon_vma, page cache) ---------------------------------------------------
+
+  /**
+   * Registers an anon_vma or page cache under a small integer id, with one reference held by the
+   * caller. Frames that name it hold one reference each, so the id stays valid while any frame
+   * still points at it.
+   */
+  registerMapping(obj: object): number {
+    const id = this.freeMappingIds.pop() ?? this.mappingObjects.length;
+    this.mappingObjects[id] = obj;
+    this.mappingRefs[id] = 1;
+    return id;
+  }
+
+  mappingGet(id: number): void {
+    if (this.mappingObjects[id] === undefined)
+      throw new InvariantError('reference to a freed mapping id', { id });
+    this.mappingRefs[id]++;
+  }
+
+  mappingPut(id: number): void {
+    const refs = --this.mappingRefs[id];
+    if (refs < 0) throw new InvariantError('mapping id reference count below zero', { id });
+    if (refs === 0) {
+      this.mappingObjects[id] = undefined;
+      this.freeMappingIds.push(id);
+    }
+  }
+
+  mappingObject(id: number): object | undefined {
+    return this.mappingObjects[id];
+  }
+
+  /** Points a frame at a mapping (anon_vma or page cache) and page index; `anon` sets PageAnon. */
+  setMapping(pfn: number, id: number, index: number, anon: boolean): void {
+    const old = this.mapping[pfn];
+    if (old !== id) {
+      this.mappingRefs[id]++;
+      if (old !== 0) this.mappingPut(old);
+      this.mapping[pfn] = id;
+    }
+    this.index[pfn] = index;
+    this.flags[pfn] = (this.flags[pfn] & ~(PG_ANON | PG_PAGECACHE)) | (anon ? PG_ANON : PG_PAGECACHE);
+  }
+
+  /** Detaches a frame from its mapping (truncation from a page cache, or freeing). */
+  clearMapping(pfn: number): void {
+    const old = this.mapping[pfn];
+    if (old !== 0) {
+      this.mapping[pfn] = 0;
+      this.mappingPut(old);
+    }
+    this.flags[pfn] &= ~(PG_ANON | PG_PAGECACHE | PG_ANON_EXCLUSIVE);
+  }
+
+  /** Number of live mapping ids (anon_vmas and page caches), for leak checks. */
+  get liveMappings(): number {
+    return this.mappingObjects.length - 1 - this.freeMappingIds.length;
+  }
+
+  // ---- accounting -------------------------------------------------------------------------------
+
+  /** Frames currently allocated from `zone` (not counting reserved frames). */
+  usedPages(zone: Zone = this.ram): number {
+    return zone.usedPages;
+  }
+
+  /** Highest pfn + 1 that any zone has claimed (the extent of the metadata arrays in use). */
+  get pfnLimit(): number {
+    return this.nextSection * SECTION_FRAMES;
+  }
+
+  /** Every allocated, non-reserved frame of a zone, for leak checks. */
+  *allocatedFrames(zone: Zone = this.ram): Generator<number> {
+    for (const base of zone.sections) {
+      for (let pfn = base; pfn < base + SECTION_FRAMES; pfn++) {
+        if ((this.flags[pfn] & (PG_ALLOCATED | PG_RESERVED)) === PG_ALLOCATED) yield pfn;
+      }
+    }
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private freeFolio(head: number): void {
+    const zone = this.zones[this.zoneOf[head]];
+    const large = (this.flags[head] & PG_HEAD) !== 0;
+    const n = large ? HPAGE_PMD_NR : 1;
+    for (let p = head; p < head + n; p++) {
+      if (this.mapcount[p] !== 0)
+        throw new InvariantError('freeing a frame that is still mapped', { pfn: p });
+    }
+    if (large && this.entireMapcount[head] !== 0) {
+      throw new InvariantError('freeing a large folio that is still PMD-mapped', { pfn: head });
+    }
+    for (let p = head; p < head + n; p++) this.clearMapping(p);
+    if (this.flags[head] & PG_HUGETLB) {
+      // Hugetlb folios return to their pool, which tracks them; their frames stay reserved.
+      for (let p = head; p < head + n; p++) this.flags[p] &= ~(PG_ANON_EXCLUSIVE | PG_DIRTY | PG_LOCKED);
+      if (this.onHugetlbFree === null)
+        throw new InvariantError('hugetlb folio freed without a pool', { head });
+      this.onHugetlbFree(head);
+      return;
+    }
+    for (let p = head; p < head + n; p++) this.flags[p] = 0;
+    zone.usedPages -= n;
+    if (zone.onFree !== null) {
+      zone.onFree(head, n);
+      return;
+    }
+    if (large) zone.freeHugeHeads.push(head);
+    else this.pushFree(zone, head);
+  }
+
+  private pushFree(zone: Zone, pfn: number): void {
+    if (zone.freeTop === zone.freeStack.length) {
+      const grown = new Int32Array(zone.freeStack.length * 2);
+      grown.set(zone.freeStack);
+      zone.freeStack = grown;
+    }
+    zone.freeStack[zone.freeTop++] = pfn;
+  }
+
+  private takeHugeBlock(zone: Zone): number {
+    if (zone.freeHugeHeads.length > 0) return zone.freeHugeHeads.pop()!;
+    let start = Math.ceil(zone.bumpPfn / HPAGE_PMD_NR) * HPAGE_PMD_NR;
+    if (start + HPAGE_PMD_NR > zone.bumpEnd) {
+      // Give the rest of the current section to the small-page free list and start a new one,
+      // as long as the zone may still grow by a section.
+      if (zone.sections.length * SECTION_FRAMES >= zone.capacityPages + SECTION_FRAMES) return -ENOMEM;
+      for (let p = zone.bumpPfn; p < zone.bumpEnd; p++) this.pushFree(zone, p);
+      this.claimSection(zone);
+      start = zone.bumpPfn;
+    }
+    for (let p = zone.bumpPfn; p < start; p++) this.pushFree(zone, p);
+    zone.bumpPfn = start + HPAGE_PMD_NR;
+    return start;
+  }
+
+  private claimSection(zone: Zone): void {
+    const base = this.nextSection * SECTION_FRAMES;
+    this.nextSection++;
+    if (this.nextSection * SECTION_FRAMES > this.capacityFrames) this.growArrays(this.capacityFrames * 2);
+    zone.sections.push(base);
+    zone.bumpPfn = base;
+    zone.bumpEnd = base + SECTION_FRAMES;
+    this.zoneOf.fill(zone.id, base, base + SECTION_FRAMES);
+  }
+
+  private growArrays(capacity: number): void {
+    const grow = <T extends Int32Array | Uint32Array | Uint8Array | Float64Array>(
+      a: T,
+      make: (n: number) => T,
+    ): T => {
+      const b = make(capacity);
+      b.set(a as never);
+      return b;
+    };
+    this.refcount = grow(this.refcount, (n) => new Int32Array(n));
+    this.mapcount = grow(this.mapcount, (n) => new Int32Array(n));
+    this.entireMapcount = grow(this.entireMapcount, (n) => new Int32Array(n));
+    this.flags = grow(this.flags, (n) => new Uint32Array(n));
+    this.zoneOf = grow(this.zoneOf, (n) => new Uint8Array(n));
+    this.mapping = grow(this.mapping, (n) => new Uint32Array(n));
+    this.index = grow(this.index, (n) => new Float64Array(n));
+    this.zoneDeviceData = grow(this.zoneDeviceData, (n) => new Float64Array(n));
+    this.content.grow(capacity);
+    this.capacityFrames = capacity;
+  }
+
+  private allocReserved(zone: Zone): number {
+    const pfn = zone.bumpPfn++;
+    this.initFrame(pfn, zone.id);
+    this.flags[pfn] |= PG_RESERVED;
+    zone.reservedPages++;
+    return pfn;
+  }
+
+  private initFrame(pfn: number, zoneId: number): void {
+    this.flags[pfn] = PG_ALLOCATED;
+    this.zoneOf[pfn] = zoneId;
+    this.mapcount[pfn] = 0;
+    this.mapping[pfn] = 0;
+    this.index[pfn] = 0;
+    this.zoneDeviceData[pfn] = 0;
+    this.content.zero(pfn);
+  }
+
+  private initFolio(head: number, zoneId: number): void {
+    for (let p = head; p < head + HPAGE_PMD_NR; p++) {
+      this.initFrame(p, zoneId);
+      this.refcount[p] = 0;
+      this.flags[p] |= PG_TAIL;
+    }
+    this.flags[head] = (this.flags[head] & ~PG_TAIL) | PG_HEAD;
+    this.entireMapcount[head] = 0;
+  }
+}
+
+/** Checks a pfn argument at API edges. */
+export function checkPfn(mem: PhysMem, pfn: number): number {
+  if (!Number.isInteger(pfn) || pfn <= 0 || pfn >= mem.pfnLimit) return -EINVAL;
+  return 0;
+}

@@ -1,0 +1,6 @@
+export * from './clock.js';
+export * from './errno.js';
+export * from './errors.js';
+export * from './rng.js';
+export * from './stats.js';
+export * from './trace.js';
