@@ -104,9 +104,10 @@ function absorb(left: Vma, right: Vma): void {
     // dup_anon_vma: the merged VMA adopts the anon_vma its pages point to.
     linkAnonChain(left, right.anonChain, right.anonVma);
   }
-  left.end = right.end;
-  mm.vmas.touched();
+  const end = right.end;
   releaseVma(right);
+  left.end = end;
+  mm.vmas.touched();
 }
 
 /**

@@ -1,0 +1,166 @@
+// `npm run bench`: runs the registered figures, prints a table (name, value, unit, target, pass or
+// fail) and, with --json, a last line `{"figures": {...}}` for scripts and CI.
+//
+//   npm run bench                      every figure
+//   npm run bench -- --only mm.        figures whose name starts with a prefix (repeatable)
+//   npm run bench -- --json            table, then one JSON line (last line of stdout)
+//   npm run bench -- --check           exit 1 when a figure misses its target
+//   npm run bench -- --verbose         also print every repetition's time (stderr)
+//
+// Progress goes to stderr, so stdout holds only the table and the JSON line.
+
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import pc from 'picocolors';
+import { describeTarget, type Figure, formatNumber, meetsTarget, setVerbose } from './harness.js';
+import { mmFigures } from './mm.bench.js';
+
+/** Every layer's figures, in run order. A new layer adds its `<layer>.bench.ts` list here. */
+export const LAYERS: readonly (readonly Figure[])[] = [mmFigures];
+
+interface Outcome {
+  readonly figure: Figure;
+  readonly value: number | null;
+  readonly error: string | null;
+  readonly seconds: number;
+}
+
+const USAGE = `usage: npm run bench -- [--only PREFIX]... [--json] [--check] [--list] [--verbose]
+
+  --only PREFIX  run only figures whose name starts with PREFIX (repeatable)
+  --json         after the table, print {"figures": {NAME: value}} as the last line
+  --check        exit with status 1 if a figure misses its target
+  --list         list the figures and exit
+  --verbose, -v  print each measured repetition's time to stderr
+  --help         this text`;
+
+function allFigures(): Figure[] {
+  const figures = LAYERS.flat();
+  const seen = new Set<string>();
+  for (const f of figures) {
+    if (seen.has(f.name)) throw new Error(`duplicate figure name ${f.name}`);
+    seen.add(f.name);
+  }
+  return figures;
+}
+
+function pad(text: string, width: number, right: boolean): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+function printTable(outcomes: readonly Outcome[], colour: boolean): void {
+  const c = colour ? pc : pc.createColors(false);
+  const header = ['figure', 'value', 'unit', 'target', 'result', 'time'];
+  const rows = outcomes.map((o) => [
+    o.figure.name,
+    o.value === null ? 'error' : formatNumber(o.value),
+    o.figure.unit,
+    describeTarget(o.figure.target),
+    o.value === null ? 'ERROR' : meetsTarget(o.value, o.figure.target) ? 'pass' : 'FAIL',
+    `${o.seconds.toFixed(1)} s`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const rightAligned = [false, true, false, false, false, true];
+  const line = (cells: string[], style: (s: string, i: number) => string = (s) => s) =>
+    cells.map((cell, i) => style(pad(cell, widths[i], rightAligned[i]), i)).join('  ');
+  console.log(c.bold(line(header)));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) {
+    console.log(
+      line(row, (s, i) => {
+        if (i !== 4) return s;
+        return row[4] === 'pass' ? c.green(s) : c.red(c.bold(s));
+      }),
+    );
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string', multiple: true },
+      json: { type: 'boolean', default: false },
+      check: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  setVerbose(values.verbose);
+  const prefixes = values.only ?? [];
+  const figures = allFigures().filter(
+    (f) => prefixes.length === 0 || prefixes.some((prefix) => f.name.startsWith(prefix)),
+  );
+  if (values.list) {
+    for (const f of figures)
+      console.log(`${f.name} (${f.unit}, ${describeTarget(f.target)}): ${f.description}`);
+    return 0;
+  }
+  if (figures.length === 0) {
+    console.error(`no figure name starts with ${prefixes.map((p) => JSON.stringify(p)).join(' or ')}`);
+    return 2;
+  }
+
+  const outcomes: Outcome[] = [];
+  for (const figure of figures) {
+    process.stderr.write(`bench: ${figure.name} ...`);
+    const t0 = performance.now();
+    let value: number | null = null;
+    let error: string | null = null;
+    try {
+      value = await figure.run();
+      if (!Number.isFinite(value)) throw new Error(`measured a non-finite value ${value}`);
+    } catch (e) {
+      value = null;
+      error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    process.stderr.write(
+      value === null ? ` error (${seconds.toFixed(1)} s)\n` : ` ${formatNumber(value)} ${figure.unit}\n`,
+    );
+    if (error !== null) console.error(`${figure.name} failed:\n${error}`);
+    outcomes.push({ figure, value, error, seconds });
+  }
+
+  printTable(outcomes, !values.json);
+
+  const errors = outcomes.filter((o) => o.value === null).length;
+  const misses = outcomes.filter((o) => o.value !== null && !meetsTarget(o.value, o.figure.target)).length;
+  console.log(
+    `\n${outcomes.length - errors - misses} of ${outcomes.length} figures meet their targets` +
+      (misses > 0 ? `, ${misses} missed` : '') +
+      (errors > 0 ? `, ${errors} failed to run` : ''),
+  );
+  // Wall-clock figures depend on what else runs: show how busy the machine was.
+  // The bench itself accounts for about 1 to 1.3 of the load (main thread plus GC helpers).
+  const [load1] = os.loadavg();
+  const cpus = os.availableParallelism();
+  console.log(
+    `load average ${load1.toFixed(2)} on ${cpus} CPUs, node ${process.version}` +
+      (load1 > Math.max(1.5, 0.85 * cpus) ? ' (busy machine: figures may read low)' : ''),
+  );
+  if (values.json) {
+    const out: Record<string, number> = {};
+    for (const o of outcomes) if (o.value !== null) out[o.figure.name] = Number(o.value.toPrecision(6));
+    console.log(JSON.stringify({ figures: out }));
+  }
+  if (errors > 0) return 1;
+  return values.check && misses > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+    console.error(USAGE);
+    process.exitCode = 2;
+  },
+);
