@@ -29,7 +29,8 @@ export class RefProcess {
     const child = new RefProcess();
     for (const [vpn, p] of this.pages) {
       if (p.kind === 'anon') child.pages.set(vpn, { ...p, data: p.data === null ? null : p.data.slice() });
-      else if (p.kind === 'filepriv') child.pages.set(vpn, { ...p, copy: p.copy === null ? null : p.copy.slice() });
+      else if (p.kind === 'filepriv')
+        child.pages.set(vpn, { ...p, copy: p.copy === null ? null : p.copy.slice() });
       else child.pages.set(vpn, { ...p });
     }
     for (const [fd, obj] of this.files) child.files.set(fd, obj);

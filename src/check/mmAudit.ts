@@ -6,7 +6,15 @@ import { HPAGE_PMD_NR } from '../mm/constants.js';
 import type { OpenFile } from '../mm/file.js';
 import type { Kernel } from '../mm/kernel.js';
 import type { Mm } from '../mm/mm.js';
-import { PG_ALLOCATED, PG_ANON, PG_HEAD, PG_HUGETLB, PG_PAGECACHE, PG_RESERVED, PG_TAIL } from '../mm/physmem.js';
+import {
+  PG_ALLOCATED,
+  PG_ANON,
+  PG_HEAD,
+  PG_HUGETLB,
+  PG_PAGECACHE,
+  PG_RESERVED,
+  PG_TAIL,
+} from '../mm/physmem.js';
 import {
   PTE_DEVICE_EXCLUSIVE,
   PTE_DEVICE_PRIVATE,
@@ -74,7 +82,8 @@ export function auditMm(kernel: Kernel, options: AuditOptions = {}): string[] {
         vpn = blockEnd;
       }
     }
-    if (!mm.torndown && rss !== mm.rssPages) problems.push(`mm ${mm.id}: RSS counters say ${mm.rssPages}, tables map ${rss}`);
+    if (!mm.torndown && rss !== mm.rssPages)
+      problems.push(`mm ${mm.id}: RSS counters say ${mm.rssPages}, tables map ${rss}`);
     if (mm.torndown && (mm.vmas.size > 0 || mm.rssPages !== 0)) {
       problems.push(`mm ${mm.id}: torn down but still has ${mm.vmas.size} VMAs, RSS ${mm.rssPages}`);
     }
@@ -103,7 +112,9 @@ export function auditMm(kernel: Kernel, options: AuditOptions = {}): string[] {
     }
     if (flags & PG_TAIL) continue;
     if (flags & PG_HEAD && entire[pfn] !== mem.entireMapcount[pfn]) {
-      problems.push(`pfn ${pfn}: PMD mapcount ${mem.entireMapcount[pfn]}, page tables map it ${entire[pfn]} times`);
+      problems.push(
+        `pfn ${pfn}: PMD mapcount ${mem.entireMapcount[pfn]}, page tables map it ${entire[pfn]} times`,
+      );
     }
     const rc = flags & (PG_HEAD | PG_ALLOCATED) ? mem.refcount[pfn] : 0;
     if (refs[pfn] !== (allocated ? rc : 0)) {

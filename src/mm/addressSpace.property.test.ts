@@ -52,14 +52,57 @@ function opArb(region: number): fc.Arbitrary<Op> {
   const seed = fc.integer({ min: 1, max: 0xffff });
   const prot = fc.constantFrom(...PROTS);
   return fc.oneof(
-    { weight: 4, arbitrary: fc.record({ op: fc.constant('mmap' as const), p, a, n: span, prot, type: fc.nat(3), noreplace: fc.boolean() }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        op: fc.constant('mmap' as const),
+        p,
+        a,
+        n: span,
+        prot,
+        type: fc.nat(3),
+        noreplace: fc.boolean(),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('munmap' as const), p, a, n: span }) },
     { weight: 3, arbitrary: fc.record({ op: fc.constant('mprotect' as const), p, a, n: span, prot }) },
-    { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('dontneed' as const, 'popread' as const, 'popwrite' as const, 'hugepage' as const), p, a, n: span }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constantFrom(
+          'dontneed' as const,
+          'popread' as const,
+          'popwrite' as const,
+          'hugepage' as const,
+        ),
+        p,
+        a,
+        n: span,
+      }),
+    },
     { weight: 5, arbitrary: fc.record({ op: fc.constant('read' as const), p, a, n }) },
     { weight: 5, arbitrary: fc.record({ op: fc.constant('write' as const), p, a, n, seed }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('pwrite' as const), p, f: fc.nat(7), a: fc.nat(7), n: fc.integer({ min: 1, max: 4 }), seed }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('pread' as const), p, f: fc.nat(7), a: fc.nat(7), n: fc.integer({ min: 1, max: 4 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('pwrite' as const),
+        p,
+        f: fc.nat(7),
+        a: fc.nat(7),
+        n: fc.integer({ min: 1, max: 4 }),
+        seed,
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('pread' as const),
+        p,
+        f: fc.nat(7),
+        a: fc.nat(7),
+        n: fc.integer({ min: 1, max: 4 }),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('fork' as const), p }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('exit' as const), p }) },
   );
@@ -88,15 +131,30 @@ function runSequence(ops: Op[], region: number, thp: ThpMode): void {
         let rc: number;
         let make: (i: number) => RefPage;
         if (o.type === 0 || o.type === 1) {
-          rc = task.mmap(vpn * PAGE_SIZE, n * PAGE_SIZE, o.prot, flags | MAP_ANONYMOUS | (o.type === 0 ? MAP_PRIVATE : MAP_SHARED));
+          rc = task.mmap(
+            vpn * PAGE_SIZE,
+            n * PAGE_SIZE,
+            o.prot,
+            flags | MAP_ANONYMOUS | (o.type === 0 ? MAP_PRIVATE : MAP_SHARED),
+          );
           const obj: RefObject = { id: nextObj++, pages: new Map() };
-          make = o.type === 0 ? () => ({ kind: 'anon', prot: 0, data: null }) : (i) => ({ kind: 'shared', prot: 0, obj, index: i });
+          make =
+            o.type === 0
+              ? () => ({ kind: 'anon', prot: 0, data: null })
+              : (i) => ({ kind: 'shared', prot: 0, obj, index: i });
         } else {
           const fd = task.openTmpfile(n * PAGE_SIZE);
           const obj: RefObject = { id: nextObj++, pages: new Map() };
           ref.files.set(fd, obj);
           fileFds.push({ fd, obj, pages: n });
-          rc = task.mmap(vpn * PAGE_SIZE, n * PAGE_SIZE, o.prot, flags | (o.type === 2 ? MAP_SHARED : MAP_PRIVATE), fd, 0);
+          rc = task.mmap(
+            vpn * PAGE_SIZE,
+            n * PAGE_SIZE,
+            o.prot,
+            flags | (o.type === 2 ? MAP_SHARED : MAP_PRIVATE),
+            fd,
+            0,
+          );
           make =
             o.type === 2
               ? (i) => ({ kind: 'shared', prot: 0, obj, index: i })
@@ -108,7 +166,9 @@ function runSequence(ops: Op[], region: number, thp: ThpMode): void {
         break;
       }
       case 'munmap':
-        expect(task.munmap((BASE_VPN + o.a) * PAGE_SIZE, o.n * PAGE_SIZE), ctx).toBe(ref.munmap(BASE_VPN + o.a, o.n));
+        expect(task.munmap((BASE_VPN + o.a) * PAGE_SIZE, o.n * PAGE_SIZE), ctx).toBe(
+          ref.munmap(BASE_VPN + o.a, o.n),
+        );
         break;
       case 'mprotect':
         expect(task.mprotect((BASE_VPN + o.a) * PAGE_SIZE, o.n * PAGE_SIZE, o.prot), ctx).toBe(
@@ -123,7 +183,11 @@ function runSequence(ops: Op[], region: number, thp: ThpMode): void {
       case 'popread':
       case 'popwrite': {
         const write = o.op === 'popwrite';
-        const rc = task.madvise((BASE_VPN + o.a) * PAGE_SIZE, o.n * PAGE_SIZE, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+        const rc = task.madvise(
+          (BASE_VPN + o.a) * PAGE_SIZE,
+          o.n * PAGE_SIZE,
+          write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ,
+        );
         expect(rc, ctx).toBe(ref.populate(BASE_VPN + o.a, o.n, write));
         break;
       }
@@ -219,7 +283,9 @@ function thpPrefix(region: number): Op[] {
 describe('address space against the reference', () => {
   it('small regions, 4 KiB pages only', () => {
     fc.assert(
-      fc.property(fc.array(opArb(48), { minLength: 1, maxLength: 60, size: 'max' }), (ops) => runSequence(ops, 48, 'never')),
+      fc.property(fc.array(opArb(48), { minLength: 1, maxLength: 60, size: 'max' }), (ops) =>
+        runSequence(ops, 48, 'never'),
+      ),
       { numRuns: 250, seed: 0x5eed01 },
     );
   });

@@ -31,6 +31,8 @@ export const PROT_EXEC = 4;
 // mmap(2) flags (x86-64 values).
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
+/** MAP_SHARED with validation of the other flags. */
+export const MAP_SHARED_VALIDATE = 0x03;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_POPULATE = 0x8000;

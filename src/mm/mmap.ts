@@ -14,6 +14,7 @@ import {
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MAP_SHARED_VALIDATE,
   MMAP_BASE_VPN,
   PAGE_SIZE,
   pageAlign,
@@ -54,7 +55,8 @@ export function doMmap(
   if (length <= 0 || !Number.isFinite(length)) return -EINVAL;
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
   const hugetlb = (flags & MAP_HUGETLB) !== 0;
-  const type = flags & (MAP_SHARED | MAP_PRIVATE);
+  let type = flags & (MAP_SHARED | MAP_PRIVATE);
+  if (type === MAP_SHARED_VALIDATE) type = MAP_SHARED;
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
   if (!anonymous && file === null) return -EINVAL;
   if (offset % PAGE_SIZE !== 0) return -EINVAL;

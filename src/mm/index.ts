@@ -1,0 +1,16 @@
+export * from './constants.js';
+export type { ContentMode } from './content.js';
+export { ACCESS_OOM, cpuAccessPage, SIGBUS, SIGSEGV } from './cpuAccess.js';
+export { handleMmFault } from './fault.js';
+export { type FileOperations, Inode, OpenFile, PageCache } from './file.js';
+export { checkVmaFlags, entryAllows, entryFlags, faultinPage, populateRange } from './gup.js';
+export { HugetlbPool } from './hugetlb.js';
+export { Kernel, type KernelObserver, type KernelOptions, type ThpMode } from './kernel.js';
+export { Mm } from './mm.js';
+export * from './mmuNotify.js';
+export { PageTable, PmdTable, PteTable } from './pagetable.js';
+export * from './physmem.js';
+export * from './pte.js';
+export { shmemCreateFile, shmemGetPage } from './shmem.js';
+export { type AccessResult, type ReadResult, Task, type TokenReadResult } from './task.js';
+export { Vma } from './vma.js';
