@@ -50,7 +50,7 @@ export function auditMm(kernel: Kernel, options: AuditOptions = {}): string[] {
     let rss = 0;
     for (const vma of mm.vmas.toArray()) {
       if (vma.file !== null) files.add(vma.file);
-      for (let vpn = vma.start; vpn < vma.end; ) {
+      for (let vpn = vma.start; vpn < vma.end;) {
         const table = mm.pt.pteTable(vpn);
         const blockEnd = Math.min(vma.end, vpn - (vpn % HPAGE_PMD_NR) + HPAGE_PMD_NR);
         if (table !== null) {

@@ -72,7 +72,7 @@ export function shmemRead(kernel: Kernel, inode: Inode, offset: number, length: 
   if (offset < 0 || length < 0) return -EINVAL;
   const end = Math.min(offset + length, inode.sizeBytes);
   const out = new Uint8Array(Math.max(0, end - offset));
-  for (let pos = offset; pos < end; ) {
+  for (let pos = offset; pos < end;) {
     const index = Math.floor(pos / PAGE_SIZE);
     const inPage = pos % PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - inPage, end - pos);

@@ -61,8 +61,7 @@ export function isErr(rc: number): boolean {
 
 /** A result for calls that return more than a number: `{ ok: true, value }` or `{ ok: false, errno }`. */
 export type Result<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly errno: number };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errno: number };
 
 export function ok<T>(value: T): Result<T> {
   return { ok: true, value };
