@@ -112,8 +112,13 @@ export interface TimedRunOptions<S> {
 /**
  * Median wall time, in milliseconds, of `measure` over `reps` fresh repetitions, after `warmup`
  * unmeasured ones. tinybench drives the loop (warmup, iteration count, hooks, statistics); `setup` and
- * `teardown` run in its beforeEach/afterEach hooks, outside the timed window, followed by a forced
- * GC so garbage from one repetition is not collected inside the next one's timing.
+ * `teardown` run in its beforeEach/afterEach hooks, outside the timed window, and the state is dropped
+ * before the next setup, so one model is alive at a time.
+ *
+ * No GC is forced between repetitions, on purpose: a forced full GC hands freed typed-array memory
+ * back to the OS and ages compiled code, so the next repetition paid fresh page faults (system time
+ * 40-60 ms instead of 0-20 ms for populate) and ran about 30 % slower than in steady use. Garbage of
+ * the previous repetition is collected when V8 decides, as it would be in a long simulation.
  */
 export async function medianMs<S>(options: TimedRunOptions<S>): Promise<number> {
   const reps = options.reps ?? 5;
@@ -152,12 +157,9 @@ export async function medianMs<S>(options: TimedRunOptions<S>): Promise<number> 
       beforeEach() {
         state = options.setup();
         hasState = true;
-        forceGc();
       },
       afterEach() {
-        // Tear down in a separate call, so no frame of this one still references the state at GC.
         releaseState();
-        forceGc();
       },
     },
   );

@@ -44,6 +44,38 @@ function allFigures(): Figure[] {
   return figures;
 }
 
+interface CpuSnapshot {
+  readonly wallMs: number;
+  /** Non-idle CPU time of the whole machine, ms. */
+  readonly busyMs: number;
+  readonly own: NodeJS.CpuUsage;
+}
+
+function cpuSnapshot(): CpuSnapshot {
+  let busyMs = 0;
+  for (const cpu of os.cpus()) busyMs += cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq;
+  return { wallMs: performance.now(), busyMs, own: process.cpuUsage() };
+}
+
+/** CPUs' worth of time that processes other than this one used since `start` (machine-wide). */
+function otherCpuLoad(start: CpuSnapshot): number {
+  const end = cpuSnapshot();
+  const own = process.cpuUsage(start.own);
+  const otherMs = end.busyMs - start.busyMs - (own.user + own.system) / 1000;
+  return Math.max(0, otherMs / (end.wallMs - start.wallMs));
+}
+
+/** Runs one figure; a throw or a non-finite result becomes an error instead of a value. */
+async function runFigure(figure: Figure): Promise<{ value: number | null; error: string | null }> {
+  try {
+    const value = await figure.run();
+    if (!Number.isFinite(value)) throw new Error(`measured a non-finite value ${value}`);
+    return { value, error: null };
+  } catch (e) {
+    return { value: null, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  }
+}
+
 function pad(text: string, width: number, right: boolean): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
@@ -107,19 +139,12 @@ async function main(): Promise<number> {
     return 2;
   }
 
+  const load0 = cpuSnapshot();
   const outcomes: Outcome[] = [];
   for (const figure of figures) {
     process.stderr.write(`bench: ${figure.name} ...`);
     const t0 = performance.now();
-    let value: number | null = null;
-    let error: string | null = null;
-    try {
-      value = await figure.run();
-      if (!Number.isFinite(value)) throw new Error(`measured a non-finite value ${value}`);
-    } catch (e) {
-      value = null;
-      error = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    }
+    const { value, error } = await runFigure(figure);
     const seconds = (performance.now() - t0) / 1000;
     process.stderr.write(
       value === null ? ` error (${seconds.toFixed(1)} s)\n` : ` ${formatNumber(value)} ${figure.unit}\n`,
@@ -137,13 +162,11 @@ async function main(): Promise<number> {
       (misses > 0 ? `, ${misses} missed` : '') +
       (errors > 0 ? `, ${errors} failed to run` : ''),
   );
-  // Wall-clock figures depend on what else runs: show how busy the machine was.
-  // The bench itself accounts for about 1 to 1.3 of the load (main thread plus GC helpers).
-  const [load1] = os.loadavg();
-  const cpus = os.availableParallelism();
+  // Wall-clock figures depend on what else runs: show how much CPU other processes took meanwhile.
+  const others = otherCpuLoad(load0);
   console.log(
-    `load average ${load1.toFixed(2)} on ${cpus} CPUs, node ${process.version}` +
-      (load1 > Math.max(1.5, 0.85 * cpus) ? ' (busy machine: figures may read low)' : ''),
+    `other processes used ${others.toFixed(2)} of ${os.cpus().length} CPUs during the run; node ${process.version}` +
+      (others > 0.25 ? ' (busy machine: figures may read low)' : ''),
   );
   if (values.json) {
     const out: Record<string, number> = {};
@@ -159,8 +182,10 @@ main().then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-    console.error(USAGE);
+    const usageError =
+      e instanceof Error && String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    console.error(e instanceof Error ? (usageError ? e.message : (e.stack ?? e.message)) : e);
+    if (usageError) console.error(USAGE);
     process.exitCode = 2;
   },
 );

@@ -26,7 +26,7 @@ const COPY_BYTES = 256 * MiB;
 const CHUNK = 4 * 1024;
 
 function check(ok: boolean, what: string): void {
-  if (!ok) throw new Error(`benchmark precondition failed: ${what}`);
+  if (!ok) throw new Error(`benchmark check failed: ${what}`);
 }
 
 interface Mapped {

@@ -104,19 +104,20 @@ export function auditMm(kernel: Kernel, options: AuditOptions = {}): string[] {
   for (const [pfn, n] of options.extraRefs ?? []) refs[head(pfn)] += n;
 
   for (let pfn = 1; pfn < limit; pfn++) {
-    const flags = mem.flags[pfn];
+    const flags = mem.pageFlags(pfn);
     if (flags & PG_RESERVED && !(flags & PG_HUGETLB)) continue;
-    const allocated = (flags & PG_ALLOCATED) !== 0 && (!(flags & PG_HUGETLB) || mem.refcount[head(pfn)] > 0);
-    if (mapcount[pfn] !== mem.mapcount[pfn]) {
-      problems.push(`pfn ${pfn}: mapcount ${mem.mapcount[pfn]}, page tables map it ${mapcount[pfn]} times`);
+    const allocated =
+      (flags & PG_ALLOCATED) !== 0 && (!(flags & PG_HUGETLB) || mem.refcountOf(head(pfn)) > 0);
+    if (mapcount[pfn] !== mem.mapcountOf(pfn)) {
+      problems.push(`pfn ${pfn}: mapcount ${mem.mapcountOf(pfn)}, page tables map it ${mapcount[pfn]} times`);
     }
     if (flags & PG_TAIL) continue;
-    if (flags & PG_HEAD && entire[pfn] !== mem.entireMapcount[pfn]) {
+    if (flags & PG_HEAD && entire[pfn] !== mem.entireMapcountOf(pfn)) {
       problems.push(
-        `pfn ${pfn}: PMD mapcount ${mem.entireMapcount[pfn]}, page tables map it ${entire[pfn]} times`,
+        `pfn ${pfn}: PMD mapcount ${mem.entireMapcountOf(pfn)}, page tables map it ${entire[pfn]} times`,
       );
     }
-    const rc = flags & (PG_HEAD | PG_ALLOCATED) ? mem.refcount[pfn] : 0;
+    const rc = flags & (PG_HEAD | PG_ALLOCATED) ? mem.refcountOf(pfn) : 0;
     if (refs[pfn] !== (allocated ? rc : 0)) {
       const what = flags & PG_ANON ? 'anon' : flags & PG_PAGECACHE ? 'page cache' : 'other';
       problems.push(`pfn ${pfn} (${what}): refcount ${allocated ? rc : 'free'}, holders found ${refs[pfn]}`);

@@ -1,12 +1,15 @@
 // Page contents, in one of two modes. `bytes`: every frame holds its real 4 KiB, stored in lazily
 // allocated chunks (a frame that was never written reads as zeros without owning any storage).
 // `tokens`: every frame holds one 32-bit content token (0 = all zeros), copied wherever the data
-// would be, so big runs track where data goes without moving bytes.
+// would be, so big runs track where data goes without moving bytes. Per-frame state lives in
+// arrays per memory section, created when PhysMem claims the section.
 
 import { PAGE_SIZE } from './constants.js';
 
 export type ContentMode = 'bytes' | 'tokens';
 
+const SECTION_SHIFT = 15;
+const SECTION_MASK = (1 << SECTION_SHIFT) - 1;
 /** Frames per storage chunk in bytes mode (256 KiB chunks). */
 const CHUNK_SHIFT = 6;
 const CHUNK_FRAMES = 1 << CHUNK_SHIFT;
@@ -14,57 +17,46 @@ const CHUNK_MASK = CHUNK_FRAMES - 1;
 
 export class FrameContent {
   readonly mode: ContentMode;
-  /** Content token per frame (tokens mode). */
-  private tokens: Uint32Array;
-  /** Byte storage chunks (bytes mode), and whether each frame's slot holds its data. */
+  /** Per section: a content token per frame (tokens mode), or whether a frame holds data (bytes). */
+  private readonly perSection: (Uint32Array | Uint8Array | undefined)[] = [];
   private readonly chunks: (Uint8Array | undefined)[] = [];
-  private hasData: Uint8Array;
 
-  constructor(mode: ContentMode, capacityFrames: number) {
+  constructor(mode: ContentMode) {
     this.mode = mode;
-    this.tokens = new Uint32Array(mode === 'tokens' ? capacityFrames : 0);
-    this.hasData = new Uint8Array(mode === 'bytes' ? capacityFrames : 0);
   }
 
-  /** Grows per-frame storage to `capacityFrames` (called by PhysMem when it adds sections). */
-  grow(capacityFrames: number): void {
-    if (this.mode === 'tokens') {
-      const t = new Uint32Array(capacityFrames);
-      t.set(this.tokens);
-      this.tokens = t;
-    } else {
-      const h = new Uint8Array(capacityFrames);
-      h.set(this.hasData);
-      this.hasData = h;
-    }
+  /** Sets up per-frame state for a newly claimed section. */
+  addSection(index: number): void {
+    while (this.perSection.length <= index) this.perSection.push(undefined);
+    this.perSection[index] =
+      this.mode === 'tokens' ? new Uint32Array(1 << SECTION_SHIFT) : new Uint8Array(1 << SECTION_SHIFT);
   }
 
   /** Makes the frame read as all zeros. */
   zero(pfn: number): void {
-    if (this.mode === 'tokens') this.tokens[pfn] = 0;
-    else this.hasData[pfn] = 0;
+    this.perSection[pfn >>> SECTION_SHIFT]![pfn & SECTION_MASK] = 0;
   }
 
   /** Copies one frame's content to another (COW, migration). */
   copy(dstPfn: number, srcPfn: number): void {
-    if (this.mode === 'tokens') {
-      this.tokens[dstPfn] = this.tokens[srcPfn];
+    const src = this.perSection[srcPfn >>> SECTION_SHIFT]![srcPfn & SECTION_MASK];
+    const dst = this.perSection[dstPfn >>> SECTION_SHIFT]!;
+    if (this.mode === 'tokens' || src === 0) {
+      dst[dstPfn & SECTION_MASK] = src;
       return;
     }
-    if (!this.hasData[srcPfn]) {
-      this.hasData[dstPfn] = 0;
-      return;
-    }
-    const dst = this.slot(dstPfn);
-    const src = this.chunks[srcPfn >>> CHUNK_SHIFT]!;
+    const srcChunk = this.chunks[srcPfn >>> CHUNK_SHIFT]!;
     const srcOff = (srcPfn & CHUNK_MASK) * PAGE_SIZE;
-    dst.chunk.set(src.subarray(srcOff, srcOff + PAGE_SIZE), dst.offset);
-    this.hasData[dstPfn] = 1;
+    this.chunkOf(dstPfn).set(
+      srcChunk.subarray(srcOff, srcOff + PAGE_SIZE),
+      (dstPfn & CHUNK_MASK) * PAGE_SIZE,
+    );
+    dst[dstPfn & SECTION_MASK] = 1;
   }
 
   isZero(pfn: number): boolean {
-    if (this.mode === 'tokens') return this.tokens[pfn] === 0;
-    if (!this.hasData[pfn]) return true;
+    const v = this.perSection[pfn >>> SECTION_SHIFT]![pfn & SECTION_MASK];
+    if (this.mode === 'tokens' || v === 0) return v === 0;
     const chunk = this.chunks[pfn >>> CHUNK_SHIFT]!;
     const off = (pfn & CHUNK_MASK) * PAGE_SIZE;
     for (let i = off; i < off + PAGE_SIZE; i++) if (chunk[i] !== 0) return false;
@@ -74,54 +66,46 @@ export class FrameContent {
   /** The content token of a frame (tokens mode only). */
   token(pfn: number): number {
     this.requireMode('tokens');
-    return this.tokens[pfn];
+    return this.perSection[pfn >>> SECTION_SHIFT]![pfn & SECTION_MASK];
   }
 
   setToken(pfn: number, token: number): void {
     this.requireMode('tokens');
-    this.tokens[pfn] = token >>> 0;
+    this.perSection[pfn >>> SECTION_SHIFT]![pfn & SECTION_MASK] = token >>> 0;
   }
 
   /** Copies `len` bytes at `offset` of a frame into `dst` at `dstOffset` (bytes mode only). */
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
     this.requireMode('bytes');
-    if (!this.hasData[pfn]) {
+    if (this.perSection[pfn >>> SECTION_SHIFT]![pfn & SECTION_MASK] === 0) {
       dst.fill(0, dstOffset, dstOffset + len);
       return;
     }
-    const chunk = this.chunks[pfn >>> CHUNK_SHIFT]!;
     const off = (pfn & CHUNK_MASK) * PAGE_SIZE + offset;
-    dst.set(chunk.subarray(off, off + len), dstOffset);
+    dst.set(this.chunks[pfn >>> CHUNK_SHIFT]!.subarray(off, off + len), dstOffset);
   }
 
   /** Copies `len` bytes from `src` at `srcOffset` into a frame at `offset` (bytes mode only). */
   write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
     this.requireMode('bytes');
-    const { chunk, offset: base } = this.materialize(pfn);
-    chunk.set(src.subarray(srcOffset, srcOffset + len), base + offset);
+    const chunk = this.materialize(pfn, offset === 0 && len === PAGE_SIZE);
+    const base = (pfn & CHUNK_MASK) * PAGE_SIZE + offset;
+    if (srcOffset === 0 && len === src.length) chunk.set(src, base);
+    else chunk.set(src.subarray(srcOffset, srcOffset + len), base);
   }
 
-  /** Stores one little-endian 32-bit word into a frame at a 4-byte-aligned offset (bytes mode only). */
-  writeU32(pfn: number, offset: number, value: number): void {
-    const { chunk, offset: base } = this.materialize(pfn);
-    const o = base + offset;
-    chunk[o] = value & 0xff;
-    chunk[o + 1] = (value >>> 8) & 0xff;
-    chunk[o + 2] = (value >>> 16) & 0xff;
-    chunk[o + 3] = (value >>> 24) & 0xff;
-  }
-
-  /** The storage slot of a frame, zero-filled first if the frame had no data yet. */
-  private materialize(pfn: number): { chunk: Uint8Array; offset: number } {
-    const s = this.slot(pfn);
-    if (!this.hasData[pfn]) {
-      s.chunk.fill(0, s.offset, s.offset + PAGE_SIZE);
-      this.hasData[pfn] = 1;
+  /** The storage chunk of a frame holding valid data (zero-filled first unless it is about to be overwritten). */
+  private materialize(pfn: number, wholePage: boolean): Uint8Array {
+    const has = this.perSection[pfn >>> SECTION_SHIFT]!;
+    const chunk = this.chunkOf(pfn);
+    if (has[pfn & SECTION_MASK] === 0) {
+      if (!wholePage) chunk.fill(0, (pfn & CHUNK_MASK) * PAGE_SIZE, ((pfn & CHUNK_MASK) + 1) * PAGE_SIZE);
+      has[pfn & SECTION_MASK] = 1;
     }
-    return s;
+    return chunk;
   }
 
-  private slot(pfn: number): { chunk: Uint8Array; offset: number } {
+  private chunkOf(pfn: number): Uint8Array {
     const c = pfn >>> CHUNK_SHIFT;
     let chunk = this.chunks[c];
     if (chunk === undefined) {
@@ -129,7 +113,7 @@ export class FrameContent {
       chunk = new Uint8Array(CHUNK_FRAMES * PAGE_SIZE);
       this.chunks[c] = chunk;
     }
-    return { chunk, offset: (pfn & CHUNK_MASK) * PAGE_SIZE };
+    return chunk;
   }
 
   private requireMode(mode: ContentMode): void {

@@ -6,7 +6,6 @@
 import { LimitError } from '../sim/errors.js';
 import {
   FAULT_FLAG_WRITE,
-  HPAGE_PMD_NR,
   VM_ACCESS_FLAGS,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
@@ -46,7 +45,7 @@ export function cpuAccessPage(mm: Mm, vpn: number, write: boolean): number {
       const hf = pt.hugeFlags(vpn);
       if ((hf & mask) === need) {
         pt.setHuge(vpn, hf | touched, pt.hugePfn(vpn));
-        return pt.hugePfn(vpn) + (vpn % HPAGE_PMD_NR);
+        return pt.hugePfn(vpn) + (vpn & 511);
       }
     }
     if (tries === MAX_RETRIES) {

@@ -53,7 +53,7 @@ export function handleMmFault(vma: Vma, vpn: number, faultFlags: number): number
   if (vma.isHugetlb) return hugetlbFault(vma, vpn, faultFlags);
   const write = (faultFlags & FAULT_FLAG_WRITE) !== 0;
   const pt = mm.pt;
-  const block = vpn - (vpn % HPAGE_PMD_NR);
+  const block = vpn - (vpn & 511);
   const pmd = pt.allocPmdTable(vpn);
   const slot = ((vpn / HPAGE_PMD_NR) >>> 0) & 511;
   if (pmd.ptes[slot] === null) {
@@ -206,7 +206,7 @@ function doSwapPage(_vma: Vma, _table: PteTable, _i: number, _vpn: number, _flag
 function canReuseAnonFolio(vma: Vma, pfn: number): boolean {
   const mem = vma.mm.kernel.mem;
   if (mem.isLargeFolio(pfn)) return false;
-  if (mem.refcount[pfn] !== 1 || mem.flags[pfn] & PG_LOCKED) return false;
+  if (mem.refcountOf(pfn) !== 1 || mem.testPageFlag(pfn, PG_LOCKED)) return false;
   moveAnonRmap(mem, pfn, vma);
   return true;
 }
@@ -225,10 +225,10 @@ function doWpPage(vma: Vma, table: PteTable, i: number, vpn: number): number {
   const normal = !(f & PTE_SPECIAL);
   if (
     normal &&
-    mem.flags[pfn] & PG_ANON &&
-    (mem.flags[pfn] & PG_ANON_EXCLUSIVE || canReuseAnonFolio(vma, pfn))
+    mem.pageFlags(pfn) & PG_ANON &&
+    (mem.pageFlags(pfn) & PG_ANON_EXCLUSIVE || canReuseAnonFolio(vma, pfn))
   ) {
-    mem.flags[pfn] |= PG_ANON_EXCLUSIVE;
+    mem.setPageFlag(pfn, PG_ANON_EXCLUSIVE);
     table.e[i] = f | PTE_WRITE | PTE_DIRTY | PTE_YOUNG;
     kernel.stats.add(kernel.ctr.wpReuses);
     return 0;
@@ -289,9 +289,9 @@ function doHugePmdWpPage(vma: Vma, block: number, hflags: number): number {
   const mm = vma.mm;
   const mem = mm.kernel.mem;
   const head = mm.pt.hugePfn(block);
-  if (!mem.isZeroPfn(head) && mem.flags[head] & PG_ANON) {
-    let reuse = (mem.flags[head] & PG_ANON_EXCLUSIVE) !== 0;
-    if (!reuse && mem.refcount[head] === 1 && !(mem.flags[head] & PG_LOCKED)) {
+  if (!mem.isZeroPfn(head) && mem.testPageFlag(head, PG_ANON)) {
+    let reuse = mem.testPageFlag(head, PG_ANON_EXCLUSIVE);
+    if (!reuse && mem.refcountOf(head) === 1 && !mem.testPageFlag(head, PG_LOCKED)) {
       for (let p = head; p < head + HPAGE_PMD_NR; p++) moveAnonRmap(mem, p, vma);
       reuse = true;
     }

@@ -16,7 +16,7 @@ import {
   MMU_NOTIFY_PROTECTION_PAGE,
 } from './mmuNotify.js';
 import type { PmdTable, PteTable } from './pagetable.js';
-import { PG_ANON, PG_ANON_EXCLUSIVE } from './physmem.js';
+import { PG_ANON_EXCLUSIVE } from './physmem.js';
 import {
   PTE_DEVICE_PRIVATE,
   PTE_DIRTY,
@@ -111,7 +111,7 @@ const copier = {
         if (!(f & PTE_SPECIAL)) {
           mem.get(pfn);
           addRmapPte(mem, child, pfn);
-          if (mem.flags[pfn] & PG_ANON) mem.flags[pfn] &= ~PG_ANON_EXCLUSIVE;
+          mem.clearPageFlag(pfn, PG_ANON_EXCLUSIVE);
           if (cow && f & PTE_WRITE) {
             f &= ~PTE_WRITE;
             se[2 * i] = f;
@@ -123,7 +123,7 @@ const copier = {
         // R-FORK-1: the device page is shared; a writable entry becomes readable on both sides.
         mem.get(pfn);
         addRmapPte(mem, child, pfn);
-        mem.flags[pfn] &= ~PG_ANON_EXCLUSIVE;
+        mem.clearPageFlag(pfn, PG_ANON_EXCLUSIVE);
         if (cow && f & PTE_WRITE) {
           f &= ~PTE_WRITE;
           se[2 * i] = f;
@@ -157,7 +157,7 @@ const copier = {
     if (!(f & PTE_SPECIAL)) {
       mem.get(head);
       addRmapPmd(mem, child, head);
-      for (let p = head; p < head + HPAGE_PMD_NR; p++) mem.flags[p] &= ~PG_ANON_EXCLUSIVE;
+      for (let p = head; p < head + HPAGE_PMD_NR; p++) mem.clearPageFlag(p, PG_ANON_EXCLUSIVE);
     }
     if (this.cow || !src.isHugetlb) {
       f &= ~PTE_WRITE;

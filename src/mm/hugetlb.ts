@@ -54,7 +54,7 @@ export class HugetlbPool {
     const head = this.freeHeads.pop()!;
     const mem = this.mem;
     for (let p = head; p < head + HPAGE_PMD_NR; p++) mem.content.zero(p);
-    mem.refcount[head] = 1;
+    mem.initHugetlbRef(head);
     return head;
   }
 }

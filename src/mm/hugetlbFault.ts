@@ -24,7 +24,7 @@ export function hugetlbFault(vma: Vma, vpn: number, faultFlags: number): number 
   const kernel = mm.kernel;
   const pt = mm.pt;
   const write = (faultFlags & FAULT_FLAG_WRITE) !== 0;
-  const block = vpn - (vpn % HPAGE_PMD_NR);
+  const block = vpn - (vpn & 511);
   const hflags = pt.hugeFlags(block);
   kernel.stats.add(kernel.ctr.hugetlbFaults);
   if ((hflags & PTE_KIND_MASK) === PTE_NONE) return hugetlbNoPage(vma, block, write);
@@ -56,9 +56,9 @@ function hugetlbWp(vma: Vma, block: number, hflags: number): number {
   const kernel = mm.kernel;
   const mem = kernel.mem;
   const head = mm.pt.hugePfn(block);
-  if (mem.folioMapcount(head) === HPAGE_PMD_NR && mem.flags[head] & PG_ANON) {
+  if (mem.folioMapcount(head) === HPAGE_PMD_NR && mem.testPageFlag(head, PG_ANON)) {
     // Mapped once (by us): take the page over without copying.
-    for (let p = head; p < head + HPAGE_PMD_NR; p++) mem.flags[p] |= PG_ANON_EXCLUSIVE;
+    for (let p = head; p < head + HPAGE_PMD_NR; p++) mem.setPageFlag(p, PG_ANON_EXCLUSIVE);
     mm.pt.setHuge(block, hflags | PTE_WRITE | PTE_DIRTY | PTE_YOUNG, head);
     return 0;
   }

@@ -71,6 +71,8 @@ export class Kernel {
   readonly thpUseZeroPage: boolean;
   readonly faultAroundPages: number;
   observer: KernelObserver | null = null;
+  /** WARN_ON()s the model hit: a kernel would print a stack trace and carry on. */
+  readonly warnings: string[] = [];
   readonly tasks = new Map<number, Task>();
   private readonly liveMms = new Set<Mm>();
   private nextPid = 1;
@@ -122,6 +124,12 @@ export class Kernel {
   /** Every mm whose object has not been freed yet (mm_count > 0). */
   get mms(): ReadonlySet<Mm> {
     return this.liveMms;
+  }
+
+  /** Records a kernel warning (WARN_ON): the call goes on, the warning is kept for reports and tests. */
+  warn(message: string): void {
+    this.warnings.push(message);
+    this.stats.add(this.stats.counter('kernel.warnings'));
   }
 
   /** @internal The next process id. */

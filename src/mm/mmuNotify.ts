@@ -59,6 +59,17 @@ export interface MmuNotifierHooks {
   invalidateSecondaryTlbs(mm: Mm, startVpn: number, endVpn: number): void;
 }
 
+/** Counts an invalidation and shows it to observers (also used for RELEASE, which has no start call). */
+export function noteInvalidation(range: MmuNotifierRange, phase: 'start' | 'end'): void {
+  const kernel = range.mm.kernel;
+  if (phase === 'start') {
+    kernel.stats.add(kernel.ctr.invalidations[range.event]);
+    kernel.observer?.invalidateStart?.(range);
+  } else {
+    kernel.observer?.invalidateEnd?.(range);
+  }
+}
+
 /** Starts an invalidation; the returned range must be passed to `invalidateRangeEnd`. */
 export function invalidateRangeStart(
   mm: Mm,
@@ -75,18 +86,34 @@ export function invalidateRangeStart(
     owner: event === MMU_NOTIFY_MIGRATE || event === MMU_NOTIFY_EXCLUSIVE ? owner : null,
     blockable: true,
   };
-  mm.kernel.stats.add(mm.kernel.ctr.invalidations[event]);
   mm.invalidateDepth++;
-  mm.kernel.observer?.invalidateStart?.(range);
+  noteInvalidation(range, 'start');
   if (mm.notifier !== null) mm.notifier.invalidateRangeStart(range);
   return range;
+}
+
+/**
+ * mmu_notifier_invalidate_range_start_nonblock (the OOM reaper's entry point): subscribers may
+ * refuse with -EAGAIN, in which case the caller must neither change entries nor call end.
+ */
+export function invalidateRangeStartNonblock(
+  mm: Mm,
+  event: MmuNotifyEvent,
+  startVpn: number,
+  endVpn: number,
+): { range: MmuNotifierRange; rc: number } {
+  const range: MmuNotifierRange = { mm, startVpn, endVpn, event, owner: null, blockable: false };
+  noteInvalidation(range, 'start');
+  const rc = mm.notifier === null ? 0 : mm.notifier.invalidateRangeStart(range);
+  if (rc === 0) mm.invalidateDepth++;
+  return { range, rc };
 }
 
 export function invalidateRangeEnd(range: MmuNotifierRange): void {
   const mm = range.mm;
   if (mm.notifier !== null) mm.notifier.invalidateRangeEnd(range);
   mm.invalidateDepth--;
-  mm.kernel.observer?.invalidateEnd?.(range);
+  noteInvalidation(range, 'end');
 }
 
 /** flush_tlb_range: the CPU TLB loses [startVpn, endVpn); secondary TLBs are told at the same point. */

@@ -103,9 +103,9 @@ export function changeProtection(vma: Vma, startVpn: number, endVpn: number): vo
   const mm = vma.mm;
   if (vma.isHugetlb) {
     const range = invalidateRangeStart(mm, MMU_NOTIFY_PROTECTION_VMA, startVpn, endVpn);
-    protVisitor.run(vma, startVpn, endVpn);
-    flushTlbRange(mm, startVpn, endVpn);
+    const downgraded = protVisitor.run(vma, startVpn, endVpn);
     invalidateRangeEnd(range);
+    if (downgraded) flushTlbRange(mm, startVpn, endVpn);
     return;
   }
   const first = mm.pt.firstPopulatedPud(startVpn, endVpn);
@@ -114,9 +114,11 @@ export function changeProtection(vma: Vma, startVpn: number, endVpn: number): vo
   for (const edge of [startVpn, endVpn]) {
     if (edge % HPAGE_PMD_NR !== 0 && mm.pt.hugeFlags(edge) !== 0) splitHugePmd(vma, edge);
   }
-  protVisitor.run(vma, startVpn, endVpn);
-  flushTlbRange(mm, startVpn, endVpn);
+  const downgraded = protVisitor.run(vma, startVpn, endVpn);
   invalidateRangeEnd(range);
+  // The mmu_gather flushes at the end of the call, and only for entries that lost a permission
+  // (pte_needs_flush): an upgrade needs no flush.
+  if (downgraded) flushTlbRange(mm, startVpn, endVpn);
 }
 
 /** New attribute bits of a present entry under `vma`'s (new) protection. */
@@ -132,13 +134,25 @@ function newPresentFlags(vma: Vma, f: number, exclusiveAnon: boolean): number {
   return nf;
 }
 
+/** Whether an entry lost a permission it had (so the TLB must be flushed). */
+function lostPermission(oldFlags: number, newFlags: number): boolean {
+  return (
+    (oldFlags & PTE_WRITE && !(newFlags & PTE_WRITE)) ||
+    (!(oldFlags & PTE_PROTNONE) && (newFlags & PTE_PROTNONE) !== 0)
+  );
+}
+
 const protVisitor = {
   vma: null as Vma | null,
+  downgraded: false,
 
-  run(vma: Vma, startVpn: number, endVpn: number): void {
+  /** Applies the VMA's protection to [startVpn, endVpn); returns whether any entry was downgraded. */
+  run(vma: Vma, startVpn: number, endVpn: number): boolean {
     this.vma = vma;
+    this.downgraded = false;
     vma.mm.pt.walk(startVpn, endVpn, this);
     this.vma = null;
+    return this.downgraded;
   },
 
   ptes(table: PteTable, first: number, end: number, _baseVpn: number): void {
@@ -153,12 +167,14 @@ const protVisitor = {
       if (kind === PTE_PRESENT) {
         const exclusive =
           !(f & PTE_SPECIAL) &&
-          (mem.flags[pfn] & (PG_ANON | PG_ANON_EXCLUSIVE)) === (PG_ANON | PG_ANON_EXCLUSIVE);
+          (mem.pageFlags(pfn) & (PG_ANON | PG_ANON_EXCLUSIVE)) === (PG_ANON | PG_ANON_EXCLUSIVE);
         e[2 * i] = newPresentFlags(vma, f, exclusive);
+        if (lostPermission(f, e[2 * i])) this.downgraded = true;
       } else if (f & PTE_WRITE) {
+        this.downgraded = true;
         if (kind === PTE_MIGRATION) {
           const exclusive =
-            (mem.flags[pfn] & (PG_ANON | PG_ANON_EXCLUSIVE)) === (PG_ANON | PG_ANON_EXCLUSIVE);
+            (mem.pageFlags(pfn) & (PG_ANON | PG_ANON_EXCLUSIVE)) === (PG_ANON | PG_ANON_EXCLUSIVE);
           e[2 * i] = (f & ~PTE_WRITE) | (exclusive ? PTE_MIG_EXCLUSIVE : 0);
         } else if (kind === PTE_DEVICE_PRIVATE || kind === PTE_DEVICE_EXCLUSIVE) {
           e[2 * i] = f & ~PTE_WRITE;
@@ -178,7 +194,8 @@ const protVisitor = {
     const exclusive =
       !vma.isHugetlb &&
       !(f & PTE_SPECIAL) &&
-      (mem.flags[head] & (PG_ANON | PG_ANON_EXCLUSIVE)) === (PG_ANON | PG_ANON_EXCLUSIVE);
+      (mem.pageFlags(head) & (PG_ANON | PG_ANON_EXCLUSIVE)) === (PG_ANON | PG_ANON_EXCLUSIVE);
     huge[idx * 2] = newPresentFlags(vma, f, exclusive);
+    if (lostPermission(f, huge[idx * 2])) this.downgraded = true;
   },
 };

@@ -1,18 +1,22 @@
 // Models the kernel's physical memory: struct page / struct folio metadata and the page allocator.
-// Frame metadata lives in typed arrays indexed by pfn (no object per page). Memory is divided into
-// zones (RAM now; device-private and device-coherent zones join them later). Each zone takes pfns
-// from a global space in sections of 32768 frames, so metadata grows with what is actually used.
+// Metadata lives in typed arrays per memory section of 32768 frames (as SPARSEMEM keeps struct
+// pages per section), claimed by zones as they fill, so it costs nothing for memory never touched
+// and nothing is ever copied to grow. Zones: RAM now; device-private and device-coherent zones
+// join later, each owning whole sections.
 //
 // Reference counting follows the kernel: a large folio (a 2 MiB THP or hugetlb page, always 512
-// frames at a 512-aligned pfn) has one refcount, kept on its head frame; mapcounts are per frame.
+// frames at a 512-aligned pfn) has one refcount, kept on its head frame; mapcounts are per frame,
+// plus one PMD ("entire") mapcount per large folio.
 
-import { EINVAL, ENOMEM } from '../sim/errno.js';
+import { ENOMEM } from '../sim/errno.js';
 import { InvariantError } from '../sim/errors.js';
 import { HPAGE_PMD_NR } from './constants.js';
 import { type ContentMode, FrameContent } from './content.js';
 
-/** Frames per section: the unit in which zones claim pfns. */
-export const SECTION_FRAMES = 32768;
+export const SECTION_SHIFT = 15;
+/** Frames per section: the unit in which zones claim pfns and metadata is allocated. */
+export const SECTION_FRAMES = 1 << SECTION_SHIFT;
+const SECTION_MASK = SECTION_FRAMES - 1;
 
 // Frame flags (a subset of the kernel's page flags, plus model bookkeeping).
 export const PG_LOCKED = 1 << 0;
@@ -41,6 +45,24 @@ export type ZoneKind = typeof ZONE_RAM | typeof ZONE_DEVICE_PRIVATE | typeof ZON
 /** Called when a frame of a zone is freed (its folio refcount reached zero). */
 export type FrameFreeHook = (pfn: number, nrPages: number) => void;
 
+/** The metadata of one section's 32768 frames. */
+class FrameSection {
+  readonly refcount = new Int32Array(SECTION_FRAMES);
+  /** PTE-level mapcount (the kernel's _mapcount + 1). */
+  readonly mapcount = new Int32Array(SECTION_FRAMES);
+  readonly flags = new Uint32Array(SECTION_FRAMES);
+  /** Id of the frame's anon_vma or page cache in the mapping registry (0: none). */
+  readonly mapping = new Uint32Array(SECTION_FRAMES);
+  /** Page index: the vpn for anonymous pages, the file page offset for page-cache pages. */
+  readonly index = new Float64Array(SECTION_FRAMES);
+  /** PMD mapcount of each 512-frame block's large folio (the kernel's _entire_mapcount + 1). */
+  readonly entireMapcount = new Int32Array(SECTION_FRAMES / HPAGE_PMD_NR);
+  /** A driver's per-page word (zone_device_data), allocated for sections that use it. */
+  zoneDeviceData: Float64Array | null = null;
+
+  constructor(readonly zoneId: number) {}
+}
+
 export class Zone {
   readonly sections: number[] = [];
   usedPages = 0;
@@ -55,6 +77,8 @@ export class Zone {
   readonly freeHugeHeads: number[] = [];
   /** When set, frees go to this hook instead of the free lists (device page maps call page_free). */
   onFree: FrameFreeHook | null = null;
+  /** The owner cookie of a device zone's page map (dev_pagemap.owner); null for RAM. */
+  owner: unknown = null;
 
   constructor(
     readonly id: number,
@@ -74,19 +98,7 @@ export interface PhysMemOptions {
 }
 
 export class PhysMem {
-  refcount: Int32Array;
-  /** PTE-level mapcount per frame (the kernel's _mapcount + 1). */
-  mapcount: Int32Array;
-  /** PMD-level mapcount of a large folio, on its head frame (the kernel's _entire_mapcount + 1). */
-  entireMapcount: Int32Array;
-  flags: Uint32Array;
-  zoneOf: Uint8Array;
-  /** Id of the frame's anon_vma or page cache in `mappingObjects` (0: none). */
-  mapping: Uint32Array;
-  /** Page index: the vpn for anonymous pages, the file page offset for page-cache pages. */
-  index: Float64Array;
-  /** A driver's per-page word (zone_device_data for device pages). */
-  zoneDeviceData: Float64Array;
+  private readonly sections: FrameSection[] = [];
   readonly content: FrameContent;
   readonly zones: Zone[] = [];
   readonly ram: Zone;
@@ -95,8 +107,6 @@ export class PhysMem {
   private hugeZeroHead = 0;
   /** Where freed hugetlb folios go (set by the hugetlb pool). */
   onHugetlbFree: ((head: number) => void) | null = null;
-  private capacityFrames: number;
-  private nextSection = 0;
   private readonly mappingObjects: (object | undefined)[] = [undefined];
   private readonly mappingRefs: number[] = [0];
   private readonly freeMappingIds: number[] = [];
@@ -105,22 +115,13 @@ export class PhysMem {
     if (!Number.isInteger(options.ramPages) || options.ramPages < 1024) {
       throw new RangeError(`RAM must be at least 1024 pages (4 MiB), got ${options.ramPages}`);
     }
-    this.capacityFrames = SECTION_FRAMES;
-    this.refcount = new Int32Array(this.capacityFrames);
-    this.mapcount = new Int32Array(this.capacityFrames);
-    this.entireMapcount = new Int32Array(this.capacityFrames);
-    this.flags = new Uint32Array(this.capacityFrames);
-    this.zoneOf = new Uint8Array(this.capacityFrames);
-    this.mapping = new Uint32Array(this.capacityFrames);
-    this.index = new Float64Array(this.capacityFrames);
-    this.zoneDeviceData = new Float64Array(this.capacityFrames);
-    this.content = new FrameContent(options.contentMode, this.capacityFrames);
+    this.content = new FrameContent(options.contentMode);
     this.ram = this.addZone(ZONE_RAM, 'ram', options.ramPages);
     // pfn 0 is never handed out, so 0 can mean "no frame" everywhere.
     this.claimSection(this.ram);
     this.ram.bumpPfn = 1;
     this.zeroPfn = this.allocReserved(this.ram);
-    this.flags[this.zeroPfn] |= PG_ZERO;
+    this.setPageFlag(this.zeroPfn, PG_ZERO);
   }
 
   /** Adds a zone of `capacityPages` frames; its pfns are claimed in sections as it fills. */
@@ -129,6 +130,65 @@ export class PhysMem {
     const zone = new Zone(this.zones.length, kind, name, capacityPages);
     this.zones.push(zone);
     return zone;
+  }
+
+  // ---- per-frame metadata -----------------------------------------------------------------------
+
+  pageFlags(pfn: number): number {
+    return this.sections[pfn >>> SECTION_SHIFT].flags[pfn & SECTION_MASK];
+  }
+
+  setPageFlag(pfn: number, bits: number): void {
+    this.sections[pfn >>> SECTION_SHIFT].flags[pfn & SECTION_MASK] |= bits;
+  }
+
+  clearPageFlag(pfn: number, bits: number): void {
+    this.sections[pfn >>> SECTION_SHIFT].flags[pfn & SECTION_MASK] &= ~bits;
+  }
+
+  testPageFlag(pfn: number, bits: number): boolean {
+    return (this.sections[pfn >>> SECTION_SHIFT].flags[pfn & SECTION_MASK] & bits) !== 0;
+  }
+
+  /** The raw per-frame refcount (meaningful on a folio's head; see folioRefcount). */
+  refcountOf(pfn: number): number {
+    return this.sections[pfn >>> SECTION_SHIFT].refcount[pfn & SECTION_MASK];
+  }
+
+  mapcountOf(pfn: number): number {
+    return this.sections[pfn >>> SECTION_SHIFT].mapcount[pfn & SECTION_MASK];
+  }
+
+  addMapcount(pfn: number, delta: number): void {
+    this.sections[pfn >>> SECTION_SHIFT].mapcount[pfn & SECTION_MASK] += delta;
+  }
+
+  /** The PMD mapcount of the large folio whose head is `head`. */
+  entireMapcountOf(head: number): number {
+    return this.sections[head >>> SECTION_SHIFT].entireMapcount[(head & SECTION_MASK) >>> 9];
+  }
+
+  addEntireMapcount(head: number, delta: number): void {
+    this.sections[head >>> SECTION_SHIFT].entireMapcount[(head & SECTION_MASK) >>> 9] += delta;
+  }
+
+  mappingOf(pfn: number): number {
+    return this.sections[pfn >>> SECTION_SHIFT].mapping[pfn & SECTION_MASK];
+  }
+
+  indexOf(pfn: number): number {
+    return this.sections[pfn >>> SECTION_SHIFT].index[pfn & SECTION_MASK];
+  }
+
+  zoneDeviceDataOf(pfn: number): number {
+    const d = this.sections[pfn >>> SECTION_SHIFT].zoneDeviceData;
+    return d === null ? 0 : d[pfn & SECTION_MASK];
+  }
+
+  setZoneDeviceData(pfn: number, value: number): void {
+    const s = this.sections[pfn >>> SECTION_SHIFT];
+    if (s.zoneDeviceData === null) s.zoneDeviceData = new Float64Array(SECTION_FRAMES);
+    s.zoneDeviceData[pfn & SECTION_MASK] = value;
   }
 
   // ---- allocation -------------------------------------------------------------------------------
@@ -151,8 +211,13 @@ export class PhysMem {
       pfn = zone.bumpPfn++;
     }
     zone.usedPages++;
-    this.initFrame(pfn, zone.id);
-    this.refcount[pfn] = 1;
+    const s = this.sections[pfn >>> SECTION_SHIFT];
+    const o = pfn & SECTION_MASK;
+    s.flags[o] = PG_ALLOCATED;
+    s.refcount[o] = 1;
+    s.mapcount[o] = 0;
+    s.mapping[o] = 0;
+    this.content.zero(pfn);
     return pfn;
   }
 
@@ -166,8 +231,8 @@ export class PhysMem {
     const head = this.takeHugeBlock(zone);
     if (head < 0) return head;
     zone.usedPages += HPAGE_PMD_NR;
-    this.initFolio(head, zone.id);
-    this.refcount[head] = 1;
+    this.initFolio(head);
+    this.sections[head >>> SECTION_SHIFT].refcount[head & SECTION_MASK] = 1;
     return head;
   }
 
@@ -178,8 +243,8 @@ export class PhysMem {
       const head = this.takeHugeBlock(this.ram);
       if (head < 0) return head;
       this.ram.reservedPages += HPAGE_PMD_NR;
-      this.initFolio(head, this.ram.id);
-      for (let p = head; p < head + HPAGE_PMD_NR; p++) this.flags[p] |= PG_ZERO | PG_RESERVED;
+      this.initFolio(head);
+      for (let p = head; p < head + HPAGE_PMD_NR; p++) this.setPageFlag(p, PG_ZERO | PG_RESERVED);
       this.hugeZeroHead = head;
     }
     return this.hugeZeroHead;
@@ -196,82 +261,90 @@ export class PhysMem {
       const head = this.takeHugeBlock(zone);
       if (head < 0) throw new InvariantError('no aligned block while reserving the hugetlb pool');
       zone.reservedPages += HPAGE_PMD_NR;
-      this.initFolio(head, zone.id);
-      for (let p = head; p < head + HPAGE_PMD_NR; p++) this.flags[p] |= PG_RESERVED | PG_HUGETLB;
-      this.refcount[head] = 0;
+      this.initFolio(head);
+      for (let p = head; p < head + HPAGE_PMD_NR; p++) this.setPageFlag(p, PG_RESERVED | PG_HUGETLB);
       heads.push(head);
     }
     return heads;
+  }
+
+  /** Gives a hugetlb pool folio its first reference (the pool hands it out). */
+  initHugetlbRef(head: number): void {
+    this.sections[head >>> SECTION_SHIFT].refcount[head & SECTION_MASK] = 1;
   }
 
   // ---- reference counts -------------------------------------------------------------------------
 
   /** The head frame of the folio containing `pfn`. */
   folioHead(pfn: number): number {
-    return this.flags[pfn] & PG_TAIL ? pfn - (pfn & (HPAGE_PMD_NR - 1)) : pfn;
+    return this.testPageFlag(pfn, PG_TAIL) ? pfn - (pfn & (HPAGE_PMD_NR - 1)) : pfn;
   }
 
   isLargeFolio(pfn: number): boolean {
-    return (this.flags[pfn] & (PG_HEAD | PG_TAIL)) !== 0;
+    return this.testPageFlag(pfn, PG_HEAD | PG_TAIL);
   }
 
   /** folio_get: one more reference on the folio containing `pfn`. */
   get(pfn: number, n = 1): void {
-    const head = this.flags[pfn] & PG_TAIL ? pfn - (pfn & (HPAGE_PMD_NR - 1)) : pfn;
-    if (this.refcount[head] <= 0 && !(this.flags[head] & PG_ZERO)) {
-      throw new InvariantError(`folio_get on a free folio`, { pfn, head, refcount: this.refcount[head] });
+    const head = this.folioHead(pfn);
+    const s = this.sections[head >>> SECTION_SHIFT];
+    const o = head & SECTION_MASK;
+    if (s.refcount[o] <= 0 && !(s.flags[o] & PG_ZERO)) {
+      throw new InvariantError('folio_get on a free folio', { pfn, head, refcount: s.refcount[o] });
     }
-    this.refcount[head] += n;
+    s.refcount[o] += n;
   }
 
   /** folio_put: drops a reference; the folio is freed when the last one goes. */
   put(pfn: number, n = 1): void {
-    const head = this.flags[pfn] & PG_TAIL ? pfn - (pfn & (HPAGE_PMD_NR - 1)) : pfn;
-    if (this.flags[head] & PG_ZERO) return;
-    const rc = this.refcount[head] - n;
+    const head = this.folioHead(pfn);
+    const s = this.sections[head >>> SECTION_SHIFT];
+    const o = head & SECTION_MASK;
+    if (s.flags[o] & PG_ZERO) return;
+    const rc = s.refcount[o] - n;
     if (rc < 0) throw new InvariantError('folio refcount dropped below zero', { pfn, head, refcount: rc });
-    this.refcount[head] = rc;
+    s.refcount[o] = rc;
     if (rc === 0) this.freeFolio(head);
   }
 
   folioRefcount(pfn: number): number {
-    return this.refcount[this.folioHead(pfn)];
+    return this.refcountOf(this.folioHead(pfn));
   }
 
-  /** Total mappings of the folio containing `pfn` (per-frame PTE maps plus PMD maps). */
+  /** Total mappings of the folio containing `pfn` (per-frame PTE maps plus 512 per PMD map). */
   folioMapcount(pfn: number): number {
     const head = this.folioHead(pfn);
-    if (!(this.flags[head] & PG_HEAD)) return this.mapcount[head];
-    let n = this.entireMapcount[head] * HPAGE_PMD_NR;
-    for (let p = head; p < head + HPAGE_PMD_NR; p++) n += this.mapcount[p];
+    if (!this.testPageFlag(head, PG_HEAD)) return this.mapcountOf(head);
+    let n = this.entireMapcountOf(head) * HPAGE_PMD_NR;
+    for (let p = head; p < head + HPAGE_PMD_NR; p++) n += this.mapcountOf(p);
     return n;
   }
 
   /** folio_trylock. */
   trylock(pfn: number): boolean {
     const head = this.folioHead(pfn);
-    if (this.flags[head] & PG_LOCKED) return false;
-    this.flags[head] |= PG_LOCKED;
+    if (this.testPageFlag(head, PG_LOCKED)) return false;
+    this.setPageFlag(head, PG_LOCKED);
     return true;
   }
 
   unlock(pfn: number): void {
     const head = this.folioHead(pfn);
-    if (!(this.flags[head] & PG_LOCKED))
+    if (!this.testPageFlag(head, PG_LOCKED))
       throw new InvariantError('unlocking a folio that is not locked', { pfn });
-    this.flags[head] &= ~PG_LOCKED;
+    this.clearPageFlag(head, PG_LOCKED);
   }
 
   isLocked(pfn: number): boolean {
-    return (this.flags[this.folioHead(pfn)] & PG_LOCKED) !== 0;
+    return this.testPageFlag(this.folioHead(pfn), PG_LOCKED);
   }
 
   isZeroPfn(pfn: number): boolean {
-    return (this.flags[pfn] & PG_ZERO) !== 0;
+    return this.testPageFlag(pfn, PG_ZERO);
   }
 
   zone(pfn: number): Zone {
-    return this.zones[this.zoneOf[pfn]];
+    return this.zones[this.sections[pfn >>> SECTION_SHIFT].zoneId];
   }
 
   // ---- mapping objects (anon_vma, page cache) ---------------------------------------------------
@@ -309,24 +382,28 @@ export class PhysMem {
 
   /** Points a frame at a mapping (anon_vma or page cache) and page index; `anon` sets PageAnon. */
   setMapping(pfn: number, id: number, index: number, anon: boolean): void {
-    const old = this.mapping[pfn];
+    const s = this.sections[pfn >>> SECTION_SHIFT];
+    const o = pfn & SECTION_MASK;
+    const old = s.mapping[o];
     if (old !== id) {
       this.mappingRefs[id]++;
       if (old !== 0) this.mappingPut(old);
-      this.mapping[pfn] = id;
+      s.mapping[o] = id;
     }
-    this.index[pfn] = index;
-    this.flags[pfn] = (this.flags[pfn] & ~(PG_ANON | PG_PAGECACHE)) | (anon ? PG_ANON : PG_PAGECACHE);
+    s.index[o] = index;
+    s.flags[o] = (s.flags[o] & ~(PG_ANON | PG_PAGECACHE)) | (anon ? PG_ANON : PG_PAGECACHE);
   }
 
   /** Detaches a frame from its mapping (truncation from a page cache, or freeing). */
   clearMapping(pfn: number): void {
-    const old = this.mapping[pfn];
+    const s = this.sections[pfn >>> SECTION_SHIFT];
+    const o = pfn & SECTION_MASK;
+    const old = s.mapping[o];
     if (old !== 0) {
-      this.mapping[pfn] = 0;
+      s.mapping[o] = 0;
       this.mappingPut(old);
     }
-    this.flags[pfn] &= ~(PG_ANON | PG_PAGECACHE | PG_ANON_EXCLUSIVE);
+    s.flags[o] &= ~(PG_ANON | PG_PAGECACHE | PG_ANON_EXCLUSIVE);
   }
 
   /** Number of live mapping ids (anon_vmas and page caches), for leak checks. */
@@ -341,16 +418,21 @@ export class PhysMem {
     return zone.usedPages;
   }
 
-  /** Highest pfn + 1 that any zone has claimed (the extent of the metadata arrays in use). */
+  /** Highest pfn + 1 that any zone has claimed. */
   get pfnLimit(): number {
-    return this.nextSection * SECTION_FRAMES;
+    return this.sections.length * SECTION_FRAMES;
+  }
+
+  /** Whether `pfn` lies in a claimed section (so its metadata exists). */
+  isValidPfn(pfn: number): boolean {
+    return Number.isInteger(pfn) && pfn > 0 && pfn < this.pfnLimit;
   }
 
   /** Every allocated, non-reserved frame of a zone, for leak checks. */
   *allocatedFrames(zone: Zone = this.ram): Generator<number> {
     for (const base of zone.sections) {
       for (let pfn = base; pfn < base + SECTION_FRAMES; pfn++) {
-        if ((this.flags[pfn] & (PG_ALLOCATED | PG_RESERVED)) === PG_ALLOCATED) yield pfn;
+        if ((this.pageFlags(pfn) & (PG_ALLOCATED | PG_RESERVED)) === PG_ALLOCATED) yield pfn;
       }
     }
   }
@@ -358,26 +440,27 @@ export class PhysMem {
   // ---- internals --------------------------------------------------------------------------------
 
   private freeFolio(head: number): void {
-    const zone = this.zones[this.zoneOf[head]];
-    const large = (this.flags[head] & PG_HEAD) !== 0;
+    const s = this.sections[head >>> SECTION_SHIFT];
+    const zone = this.zones[s.zoneId];
+    const large = (s.flags[head & SECTION_MASK] & PG_HEAD) !== 0;
     const n = large ? HPAGE_PMD_NR : 1;
     for (let p = head; p < head + n; p++) {
-      if (this.mapcount[p] !== 0)
+      if (this.mapcountOf(p) !== 0)
         throw new InvariantError('freeing a frame that is still mapped', { pfn: p });
     }
-    if (large && this.entireMapcount[head] !== 0) {
+    if (large && this.entireMapcountOf(head) !== 0) {
       throw new InvariantError('freeing a large folio that is still PMD-mapped', { pfn: head });
     }
     for (let p = head; p < head + n; p++) this.clearMapping(p);
-    if (this.flags[head] & PG_HUGETLB) {
+    if (s.flags[head & SECTION_MASK] & PG_HUGETLB) {
       // Hugetlb folios return to their pool, which tracks them; their frames stay reserved.
-      for (let p = head; p < head + n; p++) this.flags[p] &= ~(PG_ANON_EXCLUSIVE | PG_DIRTY | PG_LOCKED);
+      for (let p = head; p < head + n; p++) this.clearPageFlag(p, PG_DIRTY | PG_LOCKED);
       if (this.onHugetlbFree === null)
         throw new InvariantError('hugetlb folio freed without a pool', { head });
       this.onHugetlbFree(head);
       return;
     }
-    for (let p = head; p < head + n; p++) this.flags[p] = 0;
+    for (let p = head; p < head + n; p++) s.flags[p & SECTION_MASK] = 0;
     zone.usedPages -= n;
     if (zone.onFree !== null) {
       zone.onFree(head, n);
@@ -413,67 +496,42 @@ export class PhysMem {
   }
 
   private claimSection(zone: Zone): void {
-    const base = this.nextSection * SECTION_FRAMES;
-    this.nextSection++;
-    if (this.nextSection * SECTION_FRAMES > this.capacityFrames) this.growArrays(this.capacityFrames * 2);
+    const index = this.sections.length;
+    this.sections.push(new FrameSection(zone.id));
+    this.content.addSection(index);
+    const base = index * SECTION_FRAMES;
     zone.sections.push(base);
     zone.bumpPfn = base;
     zone.bumpEnd = base + SECTION_FRAMES;
-    this.zoneOf.fill(zone.id, base, base + SECTION_FRAMES);
-  }
-
-  private growArrays(capacity: number): void {
-    const grow = <T extends Int32Array | Uint32Array | Uint8Array | Float64Array>(
-      a: T,
-      make: (n: number) => T,
-    ): T => {
-      const b = make(capacity);
-      b.set(a as never);
-      return b;
-    };
-    this.refcount = grow(this.refcount, (n) => new Int32Array(n));
-    this.mapcount = grow(this.mapcount, (n) => new Int32Array(n));
-    this.entireMapcount = grow(this.entireMapcount, (n) => new Int32Array(n));
-    this.flags = grow(this.flags, (n) => new Uint32Array(n));
-    this.zoneOf = grow(this.zoneOf, (n) => new Uint8Array(n));
-    this.mapping = grow(this.mapping, (n) => new Uint32Array(n));
-    this.index = grow(this.index, (n) => new Float64Array(n));
-    this.zoneDeviceData = grow(this.zoneDeviceData, (n) => new Float64Array(n));
-    this.content.grow(capacity);
-    this.capacityFrames = capacity;
   }
 
   private allocReserved(zone: Zone): number {
     const pfn = zone.bumpPfn++;
-    this.initFrame(pfn, zone.id);
-    this.flags[pfn] |= PG_RESERVED;
+    this.initFrame(pfn);
+    this.setPageFlag(pfn, PG_RESERVED);
     zone.reservedPages++;
     return pfn;
   }
 
-  private initFrame(pfn: number, zoneId: number): void {
-    this.flags[pfn] = PG_ALLOCATED;
-    this.zoneOf[pfn] = zoneId;
-    this.mapcount[pfn] = 0;
-    this.mapping[pfn] = 0;
-    this.index[pfn] = 0;
-    this.zoneDeviceData[pfn] = 0;
+  private initFrame(pfn: number): void {
+    const s = this.sections[pfn >>> SECTION_SHIFT];
+    const o = pfn & SECTION_MASK;
+    s.flags[o] = PG_ALLOCATED;
+    s.refcount[o] = 0;
+    s.mapcount[o] = 0;
+    s.mapping[o] = 0;
+    s.index[o] = 0;
+    if (s.zoneDeviceData !== null) s.zoneDeviceData[o] = 0;
     this.content.zero(pfn);
   }
 
-  private initFolio(head: number, zoneId: number): void {
+  private initFolio(head: number): void {
     for (let p = head; p < head + HPAGE_PMD_NR; p++) {
-      this.initFrame(p, zoneId);
-      this.refcount[p] = 0;
-      this.flags[p] |= PG_TAIL;
+      this.initFrame(p);
+      this.setPageFlag(p, PG_TAIL);
     }
-    this.flags[head] = (this.flags[head] & ~PG_TAIL) | PG_HEAD;
-    this.entireMapcount[head] = 0;
+    const s = this.sections[head >>> SECTION_SHIFT];
+    s.flags[head & SECTION_MASK] = (s.flags[head & SECTION_MASK] & ~PG_TAIL) | PG_HEAD;
+    s.entireMapcount[(head & SECTION_MASK) >>> 9] = 0;
   }
-}
-
-/** Checks a pfn argument at API edges. */
-export function checkPfn(mem: PhysMem, pfn: number): number {
-  if (!Number.isInteger(pfn) || pfn <= 0 || pfn >= mem.pfnLimit) return -EINVAL;
-  return 0;
 }

@@ -10,8 +10,8 @@ import type { Vma } from './vma.js';
 /** folio_add_new_anon_rmap for a small page: first mapping, exclusively owned. */
 export function addNewAnonRmapPte(mem: PhysMem, pfn: number, vma: Vma, vpn: number): void {
   mem.setMapping(pfn, vma.anonVma!.id, vpn, true);
-  mem.flags[pfn] |= PG_ANON_EXCLUSIVE;
-  mem.mapcount[pfn] = 1;
+  mem.setPageFlag(pfn, PG_ANON_EXCLUSIVE);
+  mem.addMapcount(pfn, 1);
   vma.mm.rssAnon++;
 }
 
@@ -20,42 +20,42 @@ export function addNewAnonRmapPmd(mem: PhysMem, head: number, vma: Vma, blockVpn
   const id = vma.anonVma!.id;
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     mem.setMapping(head + i, id, blockVpn + i, true);
-    mem.flags[head + i] |= PG_ANON_EXCLUSIVE;
+    mem.setPageFlag(head + i, PG_ANON_EXCLUSIVE);
   }
-  mem.entireMapcount[head] = 1;
+  mem.addEntireMapcount(head, 1);
   vma.mm.rssAnon += HPAGE_PMD_NR;
 }
 
 /** One more PTE mapping of an existing page (file page fault, fork copy). Takes no reference. */
 export function addRmapPte(mem: PhysMem, mm: Mm, pfn: number): void {
-  mem.mapcount[pfn]++;
+  mem.addMapcount(pfn, 1);
   accountRss(mem, mm, pfn, 1);
 }
 
 /** Removes one PTE mapping of a page. The caller drops the reference the mapping held. */
 export function removeRmapPte(mem: PhysMem, mm: Mm, pfn: number): void {
-  mem.mapcount[pfn]--;
+  mem.addMapcount(pfn, -1);
   accountRss(mem, mm, pfn, -1);
 }
 
 export function addRmapPmd(mem: PhysMem, mm: Mm, head: number): void {
-  mem.entireMapcount[head]++;
+  mem.addEntireMapcount(head, 1);
   accountRss(mem, mm, head, HPAGE_PMD_NR);
 }
 
 export function removeRmapPmd(mem: PhysMem, mm: Mm, head: number): void {
-  mem.entireMapcount[head]--;
+  mem.addEntireMapcount(head, -1);
   accountRss(mem, mm, head, -HPAGE_PMD_NR);
 }
 
 /** folio_move_anon_rmap + SetPageAnonExclusive on reuse: the page now belongs to `vma` alone. */
 export function moveAnonRmap(mem: PhysMem, pfn: number, vma: Vma): void {
-  mem.setMapping(pfn, vma.anonVma!.id, mem.index[pfn], true);
-  mem.flags[pfn] |= PG_ANON_EXCLUSIVE;
+  mem.setMapping(pfn, vma.anonVma!.id, mem.indexOf(pfn), true);
+  mem.setPageFlag(pfn, PG_ANON_EXCLUSIVE);
 }
 
 function accountRss(mem: PhysMem, mm: Mm, pfn: number, n: number): void {
-  const f = mem.flags[pfn];
+  const f = mem.pageFlags(pfn);
   if (f & PG_ANON) mm.rssAnon += n;
   else if (f & PG_PAGECACHE) mm.rssShmem += n;
   else mm.rssFile += n;

@@ -34,7 +34,7 @@ export function thpAllowed(kernel: Kernel, vma: Vma, blockVpn: number): boolean 
  */
 export function splitHugePmdIfNeeded(vma: Vma, vpn: number): void {
   if (vpn % HPAGE_PMD_NR === 0 || vma.isHugetlb) return;
-  const block = vpn - (vpn % HPAGE_PMD_NR);
+  const block = vpn - (vpn & 511);
   if (block < vma.start || block + HPAGE_PMD_NR > vma.end) return;
   if (vma.mm.pt.pmdTable(vpn) === null) return;
   splitHugePmd(vma, vpn);
@@ -42,7 +42,7 @@ export function splitHugePmdIfNeeded(vma: Vma, vpn: number): void {
 
 /** __split_huge_pmd: CLEAR-notifies the 2 MiB block around `vpn` and splits its PMD if it is huge. */
 export function splitHugePmd(vma: Vma, vpn: number): void {
-  const block = vpn - (vpn % HPAGE_PMD_NR);
+  const block = vpn - (vpn & 511);
   const range = invalidateRangeStart(vma.mm, MMU_NOTIFY_CLEAR, block, block + HPAGE_PMD_NR);
   splitHugePmdLocked(vma, block);
   invalidateRangeEnd(range);
@@ -73,11 +73,11 @@ export function splitHugePmdLocked(vma: Vma, blockVpn: number): void {
   }
   // Each PTE maps one frame of the folio: one reference and one mapcount per PTE, PMD map dropped.
   mem.get(head, HPAGE_PMD_NR - 1);
-  mem.entireMapcount[head]--;
+  mem.addEntireMapcount(head, -1);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
-    mem.mapcount[head + i]++;
+    mem.addMapcount(head + i, 1);
     e[2 * i] = PTE_PRESENT | (carried & ~PTE_HUGE);
     e[2 * i + 1] = head + i;
-    if (!(mem.flags[head + i] & PG_ANON_EXCLUSIVE)) e[2 * i] &= ~PTE_WRITE;
+    if (!mem.testPageFlag(head + i, PG_ANON_EXCLUSIVE)) e[2 * i] &= ~PTE_WRITE;
   }
 }

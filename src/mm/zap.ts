@@ -111,7 +111,7 @@ const zapVisitor = {
       e[2 * i + 1] = 0;
       if (kind === PTE_PRESENT) {
         if (f & PTE_SPECIAL) continue;
-        if (f & PTE_DIRTY) mem.flags[mem.folioHead(pfn)] |= PG_DIRTY;
+        if (f & PTE_DIRTY) mem.setPageFlag(mem.folioHead(pfn), PG_DIRTY);
         removeRmapPte(mem, mm, pfn);
         tlb.putLater(pfn);
       } else if (kind === PTE_DEVICE_PRIVATE) {
@@ -137,7 +137,7 @@ const zapVisitor = {
     huge[idx * 2] = 0;
     huge[idx * 2 + 1] = 0;
     if ((f & PTE_KIND_MASK) !== PTE_PRESENT || f & PTE_SPECIAL) return;
-    if (f & PTE_DIRTY) mem.flags[head] |= PG_DIRTY;
+    if (f & PTE_DIRTY) mem.setPageFlag(head, PG_DIRTY);
     removeRmapPmd(mem, mm, head);
     this.tlb!.putLater(head);
   },

@@ -1,0 +1,2 @@
+export * from './hmmPfn.js';
+export { HmmRange, hmmRangeFault } from './hmmRangeFault.js';
