@@ -4,6 +4,7 @@
 
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { InputError } from '../sim/errors.js';
+import { oracleCheck, oracleReplay } from './oracle.js';
 import { runCommand } from './run.js';
 
 function parseSeed(value: string): number {
@@ -33,6 +34,28 @@ program
   .option('--quiet', 'print only the summary')
   .action((scenario, options) => {
     process.exitCode = runCommand(scenario, options);
+  });
+
+const oracle = program
+  .command('oracle')
+  .description('replay operation sequences recorded on a real Linux kernel');
+
+oracle
+  .command('replay')
+  .description('replay FILE.ops (../shared/oracle/FORMAT.md) and print one outcome line per operation')
+  .argument('<file>', 'operation sequence')
+  .action((file) => {
+    process.exitCode = oracleReplay(file);
+  });
+
+oracle
+  .command('check')
+  .description('replay every NAME.ops of a folder and compare with NAME.out line by line')
+  .argument('<dir>', 'folder of NAME.ops / NAME.out pairs')
+  .option('-v, --verbose', 'show matches and the first mismatching lines')
+  .option('--json', 'print the comparison as JSON')
+  .action((dir, options) => {
+    process.exitCode = oracleCheck(dir, options);
   });
 
 try {

@@ -1,0 +1,74 @@
+// End-to-end: the `hetmem` command as a user runs it, in a child process.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { outcomeMatches, parseOutFile } from '../workload/oracle/outcome.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const CORPUS = join(ROOT, '../shared/oracle/corpus');
+
+function hetmem(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('hetmem run', () => {
+  it('runs the built-in tour, says what happened, and exits 0 with nothing leaked', () => {
+    const r = hetmem('run');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('fork -> pid 2');
+    expect(r.stdout).toContain('mm.invalidations.protection_page');
+    expect(r.stdout).toContain('no frame in use, no mm alive');
+    expect(r.stdout).not.toMatch(/\x1b\[/);
+  });
+
+  it('is deterministic: same seed, same JSON; another seed, another run', () => {
+    const a = hetmem('run', '--json', '--seed', '5');
+    const b = hetmem('run', '--json', '--seed', '5');
+    const c = hetmem('run', '--json', '--seed', '6');
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(JSON.parse(a.stdout).seed).toBe(5);
+    expect(c.stdout).not.toBe(a.stdout);
+  });
+
+  it('rejects bad input with exit 2 and a message', () => {
+    const seed = hetmem('run', '--seed', 'x');
+    expect(seed.code).toBe(2);
+    expect(seed.stderr).toContain("option '--seed <n>' argument 'x' is invalid");
+    const file = hetmem('run', 'scenario.yaml');
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/^hetmem: scenario\.yaml: expected/);
+    expect(hetmem('frobnicate').code).toBe(2);
+  });
+});
+
+describe('hetmem oracle', () => {
+  it('replay prints the kernel outcome lines for a recorded sequence', () => {
+    const r = hetmem('oracle', 'replay', join(CORPUS, 'mirror_s40001.ops'));
+    expect(r.code).toBe(0);
+    const want = parseOutFile(readFileSync(join(CORPUS, 'mirror_s40001.out'), 'utf8'));
+    const got = r.stdout.trim().split('\n');
+    expect(got.length).toBe(want.length);
+    for (let i = 0; i < want.length; i++) expect(outcomeMatches(want[i], got[i]), got[i]).toBe(true);
+  });
+
+  it('a malformed line is exit 2 with file, line and column', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hetmem-'));
+    const file = join(dir, 'bad.ops');
+    writeFileSync(file, 'p0 open d0 0\np0 mmap b0 anon eight rw\n');
+    const r = hetmem('oracle', 'replay', file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`hetmem: ${file}:2:17: expected a non-negative decimal number, got "eight"\n`);
+    const missing = hetmem('oracle', 'replay', join(dir, 'none.ops'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('expected a readable file, got ENOENT');
+  });
+});
