@@ -13,10 +13,12 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pc from 'picocolors';
 import { describeTarget, type Figure, formatNumber, meetsTarget, setVerbose } from './harness.js';
+import { hmmFigures } from './hmm.bench.js';
 import { mmFigures } from './mm.bench.js';
+import { notifierFigures } from './notifier.bench.js';
 
 /** Every layer's figures, in run order. A new layer adds its `<layer>.bench.ts` list here. */
-export const LAYERS: readonly (readonly Figure[])[] = [mmFigures];
+export const LAYERS: readonly (readonly Figure[])[] = [mmFigures, notifierFigures, hmmFigures];
 
 interface Outcome {
   readonly figure: Figure;

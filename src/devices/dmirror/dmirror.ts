@@ -31,9 +31,9 @@ import { DeviceTable } from '../deviceTable.js';
 import type { DmirrorDevice } from './device.js';
 import {
   type DmirrorCmd,
-  DPT_TAG_ATOMIC,
-  DPT_TAG_READ,
-  DPT_TAG_WRITE,
+  DPT_ATTR_ATOMIC,
+  DPT_ATTR_READ,
+  DPT_ATTR_WRITE,
   HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL,
   HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE,
   HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
@@ -60,7 +60,7 @@ export class Dmirror {
   readonly device: DmirrorDevice;
   /** The opener's mm: the mirror is bound to it forever (R-DMIR-9). */
   readonly mm: Mm;
-  /** The device page table: vpn -> (page, tag). Holds no page references (R-DMIR-10). */
+  /** The device page table: vpn -> (page, READ/WRITE/ATOMIC). Holds no page references (R-DMIR-10). */
   readonly pt = new DeviceTable();
   readonly notifier: MmuIntervalNotifier;
   file: OpenFile | null = null;
@@ -154,13 +154,13 @@ export class Dmirror {
       // The oracle kernel's fix: a page in this device's private memory is stored as its backing page.
       if (mem.zone(pfn).kind === ZONE_DEVICE_PRIVATE) pfn = this.device.backingPfn(pfn);
       if (flags & HMM_PFN_WRITE) {
-        this.pt.set(vpn, pfn, DPT_TAG_WRITE);
+        this.pt.set(vpn, pfn, DPT_ATTR_WRITE);
       } else {
         if (write) {
           this.mm.kernel.warn('dmirror_do_fault: write requested, page is read-only');
           return -EFAULT;
         }
-        this.pt.set(vpn, pfn, DPT_TAG_READ);
+        this.pt.set(vpn, pfn, DPT_ATTR_READ);
       }
     }
     return 0;
@@ -235,7 +235,7 @@ export class Dmirror {
     const kernel = this.mm.kernel;
     const content = kernel.mem.content;
     for (let vpn = start; vpn < end; vpn++) {
-      if (this.pt.tag(vpn) !== DPT_TAG_WRITE) return true;
+      if (this.pt.attr(vpn) !== DPT_ATTR_WRITE) return true;
       const pfn = this.pt.pfn(vpn);
       const i = vpn - cmd.addrVpn;
       if (data instanceof Uint8Array) content.write(pfn, 0, data, i * PAGE_SIZE, PAGE_SIZE);
@@ -328,7 +328,7 @@ export class Dmirror {
     this.lock();
     let rc = 0;
     for (let vpn = cmd.addrVpn; vpn < cmd.addrVpn + cmd.npages; vpn++) {
-      if (this.pt.tag(vpn) === DPT_TAG_ATOMIC) {
+      if (this.pt.attr(vpn) === DPT_ATTR_ATOMIC) {
         rc = -EPERM;
         break;
       }

@@ -26,10 +26,13 @@ export const HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE = 0x50;
 export const HMM_DMIRROR_MEMORY_DEVICE_PRIVATE = 1;
 export const HMM_DMIRROR_MEMORY_DEVICE_COHERENT = 2;
 
-/** Tags of a mirror page-table entry (DPT_XA_TAG_*). */
-export const DPT_TAG_READ = 0;
-export const DPT_TAG_ATOMIC = 1;
-export const DPT_TAG_WRITE = 3;
+/**
+ * Mirror page-table entries (the driver's xarray tags DPT_XA_TAG_*), as DeviceTable attributes in
+ * the hmm pfn flag layout: READ is VALID, WRITE is VALID|WRITE, ATOMIC is VALID|ATOMIC.
+ */
+export const DPT_ATTR_READ = (1 << 31) >>> 0;
+export const DPT_ATTR_WRITE = ((1 << 31) | (1 << 30)) >>> 0;
+export const DPT_ATTR_ATOMIC = ((1 << 31) | (1 << 20)) >>> 0;
 
 /** struct hmm_dmirror_cmd, with addresses in pages. */
 export interface DmirrorCmd {
