@@ -87,6 +87,9 @@ export const VM_FAULT_FALLBACK = 0x800;
 export const VM_FAULT_RETRY = 0x400;
 export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
 
+/** What a FOLL_PIN adds to a small folio's refcount (folio_maybe_dma_pinned looks for it). */
+export const GUP_PIN_COUNTING_BIAS = 1024;
+
 /** Page-aligned byte address to vpn. */
 export function addrToVpn(addr: number): number {
   return addr / PAGE_SIZE;

@@ -9,6 +9,7 @@ import {
   HPAGE_PMD_NR,
   VM_FAULT_FALLBACK,
   VM_FAULT_OOM,
+  VM_FAULT_RETRY,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
   VM_MAYSHARE,
@@ -16,17 +17,29 @@ import {
   VM_WRITE,
 } from './constants.js';
 import { hugetlbFault } from './hugetlbFault.js';
-import { flushTlbRange, invalidateRangeEnd, invalidateRangeStart, MMU_NOTIFY_CLEAR } from './mmuNotify.js';
+import type { DevPagemap } from './devmap.js';
+import {
+  flushTlbRange,
+  invalidateRangeEnd,
+  invalidateRangeStart,
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_EXCLUSIVE,
+} from './mmuNotify.js';
 import type { PteTable } from './pagetable.js';
 import { PG_ANON, PG_ANON_EXCLUSIVE, PG_LOCKED } from './physmem.js';
 import {
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
   PTE_DIRTY,
   PTE_HUGE,
   PTE_KIND_MASK,
+  PTE_MIGRATION,
   PTE_NONE,
   PTE_PRESENT,
   PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
   PTE_SPECIAL,
+  PTE_SWAP,
   PTE_WRITE,
   PTE_YOUNG,
 } from './pte.js';
@@ -197,9 +210,74 @@ function faultAround(vma: Vma, table: PteTable, vpn: number, index: number): voi
   }
 }
 
-/** do_swap_page: non-present entries (migration, device-private, device-exclusive). */
-function doSwapPage(_vma: Vma, _table: PteTable, _i: number, _vpn: number, _flags: number): number {
-  throw new NotModeledError('faults on non-present PTE kinds before device memory exists');
+/**
+ * do_swap_page for the non-present kinds the model has: a migration entry (wait: the fault is
+ * retried), a device-private entry (the owner's migrate_to_ram), a device-exclusive entry (revoke
+ * it and restore the mapping).
+ */
+function doSwapPage(vma: Vma, table: PteTable, i: number, vpn: number, flags: number): number {
+  const f = table.e[i];
+  const pfn = table.e[i + 1];
+  const mem = vma.mm.kernel.mem;
+  switch (f & PTE_KIND_MASK) {
+    case PTE_MIGRATION:
+      // migration_entry_wait: the access retries once the migration completes.
+      return VM_FAULT_RETRY;
+    case PTE_DEVICE_PRIVATE: {
+      const pgmap = mem.zone(pfn).pgmap as DevPagemap | null;
+      if (pgmap === null || pgmap.ops.migrateToRam === undefined) return VM_FAULT_SIGBUS;
+      // The page is locked across migrate_to_ram; someone else holding the lock means retry.
+      if (!mem.trylock(pfn)) return VM_FAULT_RETRY;
+      mem.get(pfn);
+      const ret = pgmap.ops.migrateToRam({ vma, vpn, pfn, flags });
+      mem.unlock(pfn);
+      mem.put(pfn);
+      return ret;
+    }
+    case PTE_DEVICE_EXCLUSIVE:
+      return removeDeviceExclusiveEntry(vma, table, i, vpn);
+    case PTE_SWAP:
+      throw new NotModeledError('swap');
+    default:
+      return VM_FAULT_SIGBUS;
+  }
+}
+
+/**
+ * remove_device_exclusive_entry (R-DEVX-8): an EXCLUSIVE invalidation with no owner for the page,
+ * then the normal mapping comes back (old, writable+dirty iff the entry was writable and the VMA
+ * allows it, mapcount restored; the entry's reference becomes the mapping's).
+ */
+function removeDeviceExclusiveEntry(vma: Vma, table: PteTable, i: number, vpn: number): number {
+  const mm = vma.mm;
+  const mem = mm.kernel.mem;
+  const pfn = table.e[i + 1];
+  if (mem.folioRefcount(pfn) === 0) return 0;
+  mem.get(pfn);
+  if (!mem.trylock(pfn)) {
+    mem.put(pfn);
+    return VM_FAULT_RETRY;
+  }
+  const range = invalidateRangeStart(mm, MMU_NOTIFY_EXCLUSIVE, vpn, vpn + 1, null);
+  if ((table.e[i] & PTE_KIND_MASK) === PTE_DEVICE_EXCLUSIVE && table.e[i + 1] === pfn) {
+    restoreExclusivePte(vma, table, i);
+  }
+  mem.unlock(pfn);
+  mem.put(pfn);
+  invalidateRangeEnd(range);
+  return 0;
+}
+
+/** restore_exclusive_pte: the device-exclusive entry at `i` becomes a present mapping again. */
+export function restoreExclusivePte(vma: Vma, table: PteTable, i: number): void {
+  const mem = vma.mm.kernel.mem;
+  const f = table.e[i];
+  const pfn = table.e[i + 1];
+  let nf = PTE_PRESENT | (f & PTE_SOFT_DIRTY);
+  if (protWritable(vma)) nf |= PTE_WRITE;
+  if (f & PTE_WRITE && vma.flags & VM_WRITE) nf |= PTE_WRITE | PTE_DIRTY;
+  mem.addMapcount(pfn, 1);
+  table.e[i] = nf;
 }
 
 /** wp_can_reuse_anon_folio: only a small folio with no other reference may be reused in place. */

@@ -30,6 +30,8 @@ export class PageCache {
   id = 0;
   private readonly chunks = new Map<number, Uint32Array>();
   nrPages = 0;
+  /** VMAs mapping this file (the kernel's i_mmap), for reverse mapping of cached pages. */
+  readonly vmas = new Set<Vma>();
 
   get(index: number): number {
     const chunk = this.chunks.get(Math.floor(index / 512));

@@ -6,7 +6,15 @@
 
 import { NotModeledError } from '../sim/errors.js';
 import { AnonVma } from './anonVma.js';
-import { HPAGE_PMD_NR, VM_MAYWRITE, VM_SHARED, VPN_END_MAX } from './constants.js';
+import {
+  GUP_PIN_COUNTING_BIAS,
+  HPAGE_PMD_NR,
+  VM_MAYWRITE,
+  VM_SHARED,
+  VM_WRITE,
+  VPN_END_MAX,
+} from './constants.js';
+import { restoreExclusivePte } from './fault.js';
 import type { Mm } from './mm.js';
 import {
   flushTlbRange,
@@ -16,8 +24,9 @@ import {
   MMU_NOTIFY_PROTECTION_PAGE,
 } from './mmuNotify.js';
 import type { PmdTable, PteTable } from './pagetable.js';
-import { PG_ANON_EXCLUSIVE } from './physmem.js';
+import { PG_ANON, PG_ANON_EXCLUSIVE } from './physmem.js';
 import {
+  PTE_DEVICE_EXCLUSIVE,
   PTE_DEVICE_PRIVATE,
   PTE_DIRTY,
   PTE_KIND_MASK,
@@ -29,9 +38,9 @@ import {
   PTE_WRITE,
   PTE_YOUNG,
 } from './pte.js';
-import { addRmapPmd, addRmapPte } from './rmap.js';
+import { accountRss, addNewAnonRmapPte, addRmapPmd, addRmapPte } from './rmap.js';
 import { Vma } from './vma.js';
-import { linkAnonChain } from './vmaOps.js';
+import { anonVmaPrepare, linkAnonChain, linkVma } from './vmaOps.js';
 
 /** dup_mmap: a new mm that is a copy-on-write copy of `parent`. */
 export function dupMm(parent: Mm): Mm {
@@ -48,7 +57,7 @@ export function dupMm(parent: Mm): Mm {
       copy.anonChain.push(own);
       own.vmas.add(copy);
     }
-    child.vmas.insert(copy);
+    linkVma(copy);
     if (vmaNeedsCopy(vma)) copyPageRange(copy, vma);
   }
   // flush_tlb_mm(oldmm): the parent's write-protected entries leave every TLB.
@@ -79,6 +88,18 @@ function copyPageRange(dst: Vma, src: Vma): void {
   if (range !== null) invalidateRangeEnd(range);
 }
 
+/** copy_present_page: the child gets its own exclusive copy of a pinned anonymous page. */
+function copyPinnedPage(dst: Vma, vpn: number, pfn: number, de: Uint32Array, i: number): void {
+  const mem = dst.mm.kernel.mem;
+  anonVmaPrepare(dst);
+  const copy = mem.allocPage();
+  if (copy < 0) throw new NotModeledError('out of memory during fork');
+  mem.content.copy(copy, pfn);
+  addNewAnonRmapPte(mem, copy, dst, vpn);
+  de[i] = PTE_PRESENT | (dst.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
+  de[i + 1] = copy;
+}
+
 const copier = {
   dst: null as Vma | null,
   src: null as Vma | null,
@@ -104,9 +125,24 @@ const copier = {
     const de = child.pt.allocPteTable(baseVpn).e;
     for (let i = first; i < end; i++) {
       let f = se[2 * i];
-      const kind = f & PTE_KIND_MASK;
+      let kind = f & PTE_KIND_MASK;
       if (kind === PTE_NONE) continue;
       const pfn = se[2 * i + 1];
+      if (kind === PTE_DEVICE_EXCLUSIVE) {
+        // R-FORK-5: the parent's entry is restored (no EXCLUSIVE event), then copied as present.
+        if (!mem.trylock(pfn)) throw new NotModeledError('fork racing a locked device-exclusive page');
+        restoreExclusivePte(src, table, 2 * i);
+        mem.unlock(pfn);
+        f = se[2 * i];
+        kind = PTE_PRESENT;
+      }
+      if (kind === PTE_PRESENT && !(f & PTE_SPECIAL) && mem.testPageFlag(pfn, PG_ANON)) {
+        if (mem.folioRefcount(pfn) >= GUP_PIN_COUNTING_BIAS && !mem.isLargeFolio(pfn)) {
+          // copy_present_page: a possibly DMA-pinned page is copied for the child at once.
+          copyPinnedPage(dst, baseVpn + i, pfn, de, 2 * i);
+          continue;
+        }
+      }
       if (kind === PTE_PRESENT) {
         if (!(f & PTE_SPECIAL)) {
           mem.get(pfn);
@@ -130,7 +166,7 @@ const copier = {
         }
       } else if (kind === PTE_MIGRATION) {
         // R-FORK-4: migration entries are copied, writable ones downgraded on both sides.
-        child.rssAnon++;
+        accountRss(mem, child, pfn, 1);
         if (cow && f & (PTE_WRITE | PTE_MIG_EXCLUSIVE)) {
           f &= ~(PTE_WRITE | PTE_MIG_EXCLUSIVE);
           se[2 * i] = f;

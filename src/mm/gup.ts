@@ -2,10 +2,11 @@
 // page whose entry does not already allow the access, run the fault handler and look again. Used by
 // MADV_POPULATE_READ/WRITE here, and by hmm_range_fault and device-exclusive access later.
 
-import { EFAULT, EINVAL, ENOMEM } from '../sim/errno.js';
+import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../sim/errno.js';
 import { LimitError } from '../sim/errors.js';
 import {
   FAULT_FLAG_GUP,
+  GUP_PIN_COUNTING_BIAS,
   FAULT_FLAG_REMOTE,
   FAULT_FLAG_WRITE,
   VM_FAULT_ERROR,
@@ -16,8 +17,11 @@ import {
   VM_WRITE,
 } from './constants.js';
 import { handleMmFault } from './fault.js';
+import { migrateDeviceCoherentFolio } from './migrateDevice.js';
 import type { Mm } from './mm.js';
+import { ZONE_DEVICE_COHERENT } from './physmem.js';
 import { PTE_KIND_MASK, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './pte.js';
+import { splitHugePmd } from './thp.js';
 import type { Vma } from './vma.js';
 
 /** How many times one page may be faulted before GUP gives up (a bound, not a kernel value). */
@@ -84,4 +88,97 @@ export function populateRange(mm: Mm, startVpn: number, endVpn: number, write: b
     done++;
   }
   return done;
+}
+
+// ---- get_user_pages / pin_user_pages ---------------------------------------------------------------
+
+export const FOLL_WRITE = 0x01;
+export const FOLL_GET = 0x04;
+export const FOLL_FORCE = 0x10;
+export const FOLL_LONGTERM = 0x100;
+export const FOLL_SPLIT_PMD = 0x800;
+export const FOLL_REMOTE = 0x2000;
+export const FOLL_PIN = 0x40000;
+
+/**
+ * get_user_pages_remote / pin_user_pages: faults in and takes a reference (FOLL_GET) or a pin
+ * (FOLL_PIN, which adds GUP_PIN_COUNTING_BIAS) on `n` pages from `startVpn`, writing their pfns to
+ * `pages`. Returns the number of pages obtained, or -errno when the first one fails.
+ * FOLL_SPLIT_PMD splits a THP's PMD mapping (the folio stays large); FOLL_LONGTERM moves a
+ * device-coherent page to system RAM first (R-EVICT-5).
+ */
+export function getUserPages(
+  mm: Mm,
+  startVpn: number,
+  n: number,
+  gupFlags: number,
+  pages: number[] | null,
+): number {
+  const write = (gupFlags & FOLL_WRITE) !== 0;
+  const mem = mm.kernel.mem;
+  let vma: Vma | null = null;
+  for (let done = 0; done < n; done++) {
+    const vpn = startVpn + done;
+    const fail = (rc: number) => (done > 0 ? done : rc);
+    if (vma === null || vpn >= vma.end) {
+      vma = mm.vmas.find(vpn);
+      if (vma === null) return fail(-EFAULT);
+      const rc = checkVmaFlags(vma, write);
+      if (rc < 0) return fail(rc);
+      if (gupFlags & FOLL_SPLIT_PMD && vma.isHugetlb) return fail(-EOPNOTSUPP);
+    }
+    let pfn: number;
+    for (let tries = 0; ; tries++) {
+      if (tries === MAX_FAULTS_PER_PAGE) {
+        throw new LimitError(
+          'gup.faultsPerPage',
+          MAX_FAULTS_PER_PAGE,
+          `page ${vpn} kept faulting without progress`,
+        );
+      }
+      if (
+        gupFlags & FOLL_SPLIT_PMD &&
+        !vma.isHugetlb &&
+        mm.pt.pteTable(vpn) === null &&
+        mm.pt.hugeFlags(vpn) !== 0
+      ) {
+        splitHugePmd(vma, vpn);
+      }
+      if (entryAllows(entryFlags(mm, vpn), write)) {
+        pfn = entryPfn(mm, vpn);
+        if (gupFlags & FOLL_LONGTERM && mem.zone(pfn).kind === ZONE_DEVICE_COHERENT) {
+          // A long-term pin may not stay in device memory: move the page, then look again.
+          if (migrateDeviceCoherentFolio(mm.kernel, pfn) < 0) return fail(-ENOMEM);
+          continue;
+        }
+        break;
+      }
+      const ret = handleMmFault(
+        vma,
+        vpn,
+        (write ? FAULT_FLAG_WRITE : 0) | FAULT_FLAG_REMOTE | FAULT_FLAG_GUP,
+      );
+      if (ret & VM_FAULT_ERROR) return fail(ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT);
+    }
+    mem.get(pfn, gupFlags & FOLL_PIN ? GUP_PIN_COUNTING_BIAS : 1);
+    if (pages !== null) pages[done] = pfn;
+  }
+  return n;
+}
+
+/** The pfn of the frame an accessible entry maps at `vpn`. */
+function entryPfn(mm: Mm, vpn: number): number {
+  const table = mm.pt.pteTable(vpn);
+  if (table !== null) return table.e[(vpn & 511) * 2 + 1];
+  return mm.pt.hugePfn(vpn) + (vpn & 511);
+}
+
+/** put_page for a FOLL_GET reference. */
+export function putUserPage(mm: Mm, pfn: number): void {
+  mm.kernel.mem.put(pfn);
+}
+
+/** unpin_user_page for a FOLL_PIN pin. */
+export function unpinUserPage(mm: Mm, pfn: number): void {
+  mm.kernel.mem.put(pfn, GUP_PIN_COUNTING_BIAS);
 }

@@ -34,7 +34,7 @@ import { protToVmFlags } from './mprotect.js';
 import { unmapRange, unmapVmas } from './munmap.js';
 import { shmemCreateFile } from './shmem.js';
 import { Vma } from './vma.js';
-import { mergeWithNeighbours } from './vmaOps.js';
+import { linkVma, mergeWithNeighbours, releaseVma } from './vmaOps.js';
 
 /** Lowest address mmap hands out (vm.mmap_min_addr = 64 KiB). */
 const MMAP_MIN_VPN = 16;
@@ -121,7 +121,7 @@ export function doMmap(
     vma.hugetlbResv = new Set(Array.from({ length: nHuge }, (_, i) => i));
     vma.hugetlbOwner = true;
   }
-  mm.vmas.insert(vma);
+  linkVma(vma);
   if (vmaFile !== null && !anonymous && vmaFile.ops.mmap !== undefined) {
     const rc = vmaFile.ops.mmap(vmaFile, vma);
     if (rc < 0) {
@@ -130,8 +130,7 @@ export function doMmap(
     }
   } else if (!anonymous && vmaFile !== null && vmaFile.inode.pageCache === null) {
     // A driver file without an mmap operation cannot be mapped.
-    mm.vmas.remove(vma);
-    vmaFile.put();
+    releaseVma(vma);
     return -ENODEV;
   }
   mergeWithNeighbours(vma, null);

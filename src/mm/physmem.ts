@@ -42,6 +42,12 @@ export const ZONE_DEVICE_PRIVATE = 1;
 export const ZONE_DEVICE_COHERENT = 2;
 export type ZoneKind = typeof ZONE_RAM | typeof ZONE_DEVICE_PRIVATE | typeof ZONE_DEVICE_COHERENT;
 
+/** What physmem and the fault path need to know of a device page map (defined in devmap.ts). */
+export interface DevPagemapLike {
+  readonly type: number;
+  readonly owner: unknown;
+}
+
 /** Called when a frame of a zone is freed (its folio refcount reached zero). */
 export type FrameFreeHook = (pfn: number, nrPages: number) => void;
 
@@ -79,6 +85,8 @@ export class Zone {
   onFree: FrameFreeHook | null = null;
   /** The owner cookie of a device zone's page map (dev_pagemap.owner); null for RAM. */
   owner: unknown = null;
+  /** The device page map this zone's frames belong to (null for RAM). */
+  pgmap: DevPagemapLike | null = null;
 
   constructor(
     readonly id: number,
@@ -126,7 +134,6 @@ export class PhysMem {
 
   /** Adds a zone of `capacityPages` frames; its pfns are claimed in sections as it fills. */
   addZone(kind: ZoneKind, name: string, capacityPages: number): Zone {
-    if (this.zones.length >= 255) throw new RangeError('at most 255 memory zones');
     const zone = new Zone(this.zones.length, kind, name, capacityPages);
     this.zones.push(zone);
     return zone;
@@ -266,6 +273,38 @@ export class PhysMem {
       heads.push(head);
     }
     return heads;
+  }
+
+  /** Returns a freed device frame to its zone's free list (the driver's allocator takes it again). */
+  returnToZone(pfn: number): void {
+    const zone = this.zone(pfn);
+    this.pushFree(zone, pfn);
+  }
+
+  /** zone_device_page_init: a free frame of a device zone, refcount 1 and locked; -ENOMEM if none. */
+  allocDevicePage(zone: Zone): number {
+    const pfn = this.allocPage(zone);
+    if (pfn < 0) return pfn;
+    this.setPageFlag(pfn, PG_LOCKED);
+    return pfn;
+  }
+
+  /**
+   * Turns a large folio into 512 small ones (the folio part of split_huge_page): each frame keeps
+   * one reference per PTE mapping it has, and the head also keeps `extraOnHead` (the caller's).
+   * The folio must not be PMD-mapped any more.
+   */
+  splitLargeFolio(head: number, extraOnHead: number): void {
+    if (this.entireMapcountOf(head) !== 0)
+      throw new InvariantError('splitting a folio that is still PMD-mapped', { head });
+    for (let p = head; p < head + HPAGE_PMD_NR; p++) {
+      const s = this.sections[p >>> SECTION_SHIFT];
+      const o = p & SECTION_MASK;
+      s.flags[o] &= ~(PG_HEAD | PG_TAIL);
+      s.refcount[o] = s.mapcount[o] + (p === head ? extraOnHead : 0);
+    }
+    // Pages no mapping holds any more (unmapped parts of the THP) are freed by the split.
+    for (let p = head; p < head + HPAGE_PMD_NR; p++) if (this.refcountOf(p) === 0) this.freeFolio(p);
   }
 
   /** Gives a hugetlb pool folio its first reference (the pool hands it out). */

@@ -54,7 +54,8 @@ export function moveAnonRmap(mem: PhysMem, pfn: number, vma: Vma): void {
   mem.setPageFlag(pfn, PG_ANON_EXCLUSIVE);
 }
 
-function accountRss(mem: PhysMem, mm: Mm, pfn: number, n: number): void {
+/** Adds `n` to the RSS counter of `pfn`'s kind (anonymous, shmem, file) in `mm`. */
+export function accountRss(mem: PhysMem, mm: Mm, pfn: number, n: number): void {
   const f = mem.pageFlags(pfn);
   if (f & PG_ANON) mm.rssAnon += n;
   else if (f & PG_PAGECACHE) mm.rssShmem += n;

@@ -9,6 +9,8 @@ import type { OpenFile } from './file.js';
 import type { Mm } from './mm.js';
 
 export class Vma {
+  /** Creation order within the kernel (orders reverse-map walks like the kernel's interval trees). */
+  readonly id: number;
   readonly mm: Mm;
   start: number;
   end: number;
@@ -26,6 +28,7 @@ export class Vma {
   hugetlbOwner = false;
 
   constructor(mm: Mm, start: number, end: number, flags: number, pgoff: number, file: OpenFile | null) {
+    this.id = mm.kernel.newObjectId();
     this.mm = mm;
     this.start = start;
     this.end = end;

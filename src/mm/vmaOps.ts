@@ -43,10 +43,17 @@ export function unlinkAnonChain(vma: Vma): void {
   vma.anonVma = null;
 }
 
+/** Puts a VMA in its mm's tree and, for a file mapping, in the file's i_mmap. */
+export function linkVma(vma: Vma): void {
+  vma.mm.vmas.insert(vma);
+  vma.file?.inode.pageCache?.vmas.add(vma);
+}
+
 /** Removes a VMA from its mm for good: its anon_vma links, file reference and hugetlb reservations. */
 export function releaseVma(vma: Vma): void {
   const mm = vma.mm;
   mm.vmas.remove(vma);
+  vma.file?.inode.pageCache?.vmas.delete(vma);
   unlinkAnonChain(vma);
   if (vma.hugetlbResv !== null) {
     mm.kernel.hugetlb.unreserve(vma.hugetlbResv.size);
@@ -76,7 +83,7 @@ export function splitVma(vma: Vma, atVpn: number): Vma | number {
   }
   vma.end = atVpn;
   mm.vmas.touched();
-  mm.vmas.insert(upper);
+  linkVma(upper);
   return upper;
 }
 

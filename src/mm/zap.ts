@@ -17,7 +17,7 @@ import {
   PTE_PRESENT,
   PTE_SPECIAL,
 } from './pte.js';
-import { removeRmapPmd, removeRmapPte } from './rmap.js';
+import { accountRss, removeRmapPmd, removeRmapPte } from './rmap.js';
 import { splitHugePmd } from './thp.js';
 import type { Vma } from './vma.js';
 
@@ -119,10 +119,10 @@ const zapVisitor = {
         tlb.putLater(pfn);
       } else if (kind === PTE_DEVICE_EXCLUSIVE) {
         // 6.12: the exclusive entry holds a reference but no mapcount.
-        mm.rssAnon--;
+        accountRss(mem, mm, pfn, -1);
         tlb.putLater(pfn);
       } else if (kind === PTE_MIGRATION) {
-        mm.rssAnon--;
+        accountRss(mem, mm, pfn, -1);
       }
     }
   },

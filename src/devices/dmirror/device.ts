@@ -11,6 +11,7 @@ import { vmInsertPage } from '../../mm/insertPage.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Task } from '../../mm/task.js';
 import type { Vma } from '../../mm/vma.js';
+import { DmirrorDevmem, type DevmemOwner } from './devmem.js';
 import { checkCmd, Dmirror } from './dmirror.js';
 import {
   type DmirrorCmd,
@@ -29,17 +30,26 @@ import {
 /** Data passed with READ/WRITE (bytes, or one token per page in tokens mode) or SNAPSHOT (bytes). */
 export type DmirrorBuffer = Uint8Array | Uint32Array | null;
 
-export class DmirrorDevice {
+export interface DmirrorDeviceOptions {
+  /** Most 256 MiB chunks a private device may allocate (default: no bound, as in the kernel). */
+  readonly maxChunks?: number;
+}
+
+export class DmirrorDevice implements DevmemOwner {
   readonly kernel: Kernel;
   readonly unit: number;
   /** HMM_DMIRROR_MEMORY_DEVICE_PRIVATE or _COHERENT. */
   readonly type: number;
+  readonly devmem: DmirrorDevmem;
   private readonly ops: FileOperations;
+  private readonly mirrors = new Map<number, Dmirror>();
+  private nextMirrorId = 1;
 
-  constructor(kernel: Kernel, unit: number, type: number) {
+  constructor(kernel: Kernel, unit: number, type: number, options: DmirrorDeviceOptions = {}) {
     this.kernel = kernel;
     this.unit = unit;
     this.type = type;
+    this.devmem = new DmirrorDevmem(kernel, this, options.maxChunks);
     this.ops = {
       name: `hmm_dmirror${unit}`,
       release: (file) => (file.privateData as Dmirror).release(),
@@ -47,12 +57,26 @@ export class DmirrorDevice {
     };
   }
 
+  get private(): boolean {
+    return this.type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+  }
+
+  mirrorById(id: number): Dmirror | undefined {
+    return this.mirrors.get(id);
+  }
+
+  /** @internal A mirror's file was released. */
+  forget(mirror: Dmirror): void {
+    this.mirrors.delete(mirror.id);
+  }
+
   /** open("/dev/hmm_dmirrorN"): a new mirror of `task`'s address space. Returns an fd or -errno. */
   open(task: Task): number {
     if (task.mm === null) throw new KernelBug('open from an exited process');
-    const mirror = new Dmirror(this, task.mm);
+    const mirror = new Dmirror(this, task.mm, this.nextMirrorId++);
     const rc = mirror.attach();
     if (rc < 0) return rc;
+    this.mirrors.set(mirror.id, mirror);
     const inode = new Inode('device', this.kernel.newObjectId(), 0, null);
     const file = new File(this.kernel.newObjectId(), inode, this.ops);
     file.privateData = mirror;
@@ -90,10 +114,16 @@ export class DmirrorDevice {
         rc = mirror.checkExclusive(work);
         break;
       case HMM_DMIRROR_MIGRATE_TO_DEV:
+        rc = mirror.migrateToDevice(work, buffer);
+        break;
       case HMM_DMIRROR_MIGRATE_TO_SYS:
+        rc = mirror.migrateToSystem(work);
+        break;
       case HMM_DMIRROR_EXCLUSIVE:
+        rc = mirror.exclusive(work, buffer);
+        break;
       case HMM_DMIRROR_RELEASE:
-        rc = mirror.notSupportedYet();
+        rc = mirror.releaseDeviceMemory();
         break;
       default:
         return -ENOTTY;
@@ -117,24 +147,18 @@ export class DmirrorDevice {
     }
     return 0;
   }
-
-  /** BACKING(page) of a device-private page of this device (device memory lands later). */
-  backingPfn(pfn: number): number {
-    return pfn;
-  }
-
-  /** Evicts every chunk of device memory to RAM (close and RELEASE). No device memory yet. */
-  evictAll(): void {}
 }
 
 /** The test_hmm module: devices 0 and 1 (private) always, 2 and 3 (coherent) when configured. */
 export class DmirrorDriver {
   readonly devices: (DmirrorDevice | null)[];
 
-  constructor(kernel: Kernel, options: { coherent?: boolean } = {}) {
+  constructor(kernel: Kernel, options: { coherent?: boolean } & DmirrorDeviceOptions = {}) {
     this.devices = [0, 1, 2, 3].map((unit) => {
-      if (unit < 2) return new DmirrorDevice(kernel, unit, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE);
-      return options.coherent ? new DmirrorDevice(kernel, unit, HMM_DMIRROR_MEMORY_DEVICE_COHERENT) : null;
+      if (unit < 2) return new DmirrorDevice(kernel, unit, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, options);
+      return options.coherent
+        ? new DmirrorDevice(kernel, unit, HMM_DMIRROR_MEMORY_DEVICE_COHERENT, options)
+        : null;
     });
   }
 

@@ -4,8 +4,21 @@
 // copy through the mirror (faulting missing pages in 64-page pieces), SNAPSHOT reports what
 // hmm_range_fault sees. Device memory (MIGRATE_*, EXCLUSIVE, RELEASE) arrives with device page maps.
 
-import { EBUSY, EFAULT, EINVAL, EOPNOTSUPP, EPERM } from '../../sim/errno.js';
-import { PAGE_SIZE, VPN_END_MAX } from '../../mm/constants.js';
+import { EBUSY, EFAULT, EINVAL, ENOENT, EPERM } from '../../sim/errno.js';
+import { PAGE_SIZE, VM_READ, VM_WRITE, VPN_END_MAX } from '../../mm/constants.js';
+import { makeDeviceExclusiveRange } from '../../mm/deviceExclusive.js';
+import {
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_VALID,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  MigrateVma,
+  migratePfn,
+  migratePfnToPfn,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+} from '../../mm/migrateDevice.js';
 import type { OpenFile } from '../../mm/file.js';
 import type { Mm } from '../../mm/mm.js';
 import { MMU_NOTIFY_MIGRATE, type MmuNotifierRange } from '../../mm/mmuNotify.js';
@@ -28,6 +41,7 @@ import {
 } from '../../hmm/hmmPfn.js';
 import { HmmRange, hmmRangeFault } from '../../hmm/hmmRangeFault.js';
 import { DeviceTable } from '../deviceTable.js';
+import { backingPfn } from './devmem.js';
 import type { DmirrorDevice } from './device.js';
 import {
   type DmirrorCmd,
@@ -57,6 +71,8 @@ const RANGE_FAULT_ATTEMPTS = 1000;
 
 /** One open file of a dmirror device: the mirror of its opener's address space. */
 export class Dmirror {
+  /** Recorded in the backing pages this mirror migrates in (R-DMIR-7); never 0. */
+  readonly id: number;
   readonly device: DmirrorDevice;
   /** The opener's mm: the mirror is bound to it forever (R-DMIR-9). */
   readonly mm: Mm;
@@ -66,7 +82,8 @@ export class Dmirror {
   file: OpenFile | null = null;
   private mutexHeld = false;
 
-  constructor(device: DmirrorDevice, mm: Mm) {
+  constructor(device: DmirrorDevice, mm: Mm, id: number) {
+    this.id = id;
     this.device = device;
     this.mm = mm;
     this.notifier = new MmuIntervalNotifier({
@@ -151,8 +168,8 @@ export class Dmirror {
       if (flags & HMM_PFN_ERROR || !(flags & HMM_PFN_VALID))
         this.mm.kernel.warn('dmirror_do_fault: invalid hmm pfn');
       let pfn = range.pfns[i];
-      // The oracle kernel's fix: a page in this device's private memory is stored as its backing page.
-      if (mem.zone(pfn).kind === ZONE_DEVICE_PRIVATE) pfn = this.device.backingPfn(pfn);
+      // The oracle kernel's fix: a device-private page is stored as its backing page.
+      if (mem.zone(pfn).kind === ZONE_DEVICE_PRIVATE) pfn = backingPfn(this.mm.kernel, pfn);
       if (flags & HMM_PFN_WRITE) {
         this.pt.set(vpn, pfn, DPT_ATTR_WRITE);
       } else {
@@ -337,16 +354,170 @@ export class Dmirror {
     return rc;
   }
 
-  /** Commands that need device memory answer "not supported" until device page maps land. */
-  notSupportedYet(): number {
-    return -EOPNOTSUPP;
+  /** Erases this mirror's entry for one page (migrate_to_ram of a page this mirror migrated in). */
+  erase(vpn: number): void {
+    this.pt.delete(vpn);
+  }
+
+  /**
+   * Walks [cmd.addr, end) in pieces of at most 64 pages that stay inside one readable VMA, as
+   * MIGRATE_TO_DEV and MIGRATE_TO_SYS do. Returns 0 or -EINVAL (pieces done before stay done).
+   */
+  private forEachPiece(cmd: DmirrorCmd, piece: (args: MigrateVma) => number): number {
+    const mm = this.mm;
+    const end = cmd.addrVpn + cmd.npages;
+    for (let vpn = cmd.addrVpn; vpn < end;) {
+      const vma = mm.vmas.find(vpn);
+      if (vma === null || !(vma.flags & VM_READ)) return -EINVAL;
+      const next = Math.min(end, vpn + DMIRROR_RANGE_PAGES, vma.end);
+      const args = new MigrateVma(vma, vpn, next);
+      args.pgmapOwner = this.device;
+      const rc = piece(args);
+      if (rc !== 0) return rc;
+      vpn = next;
+    }
+    return 0;
+  }
+
+  /** HMM_DMIRROR_MIGRATE_TO_DEV (R-DMIR-24): migrate, then read the range back from the mirror. */
+  migrateToDevice(cmd: DmirrorCmd, out: Uint8Array | Uint32Array | null): number {
+    const mm = this.mm;
+    if (!mm.mmgetNotZero()) return -EINVAL;
+    const rc = this.forEachPiece(cmd, (args) => {
+      args.flags = MIGRATE_VMA_SELECT_SYSTEM;
+      const r = migrateVmaSetup(args);
+      if (r !== 0) return r;
+      this.allocAndCopyToDevice(args);
+      migrateVmaPages(args);
+      this.finalizeAndMap(args);
+      migrateVmaFinalize(args);
+      return 0;
+    });
+    mm.mmput();
+    if (rc !== 0) return rc;
+    return this.readBack(cmd, out);
+  }
+
+  /** dmirror_migrate_alloc_and_copy: a device page for every migrating page (zero-filled for holes). */
+  private allocAndCopyToDevice(args: MigrateVma): void {
+    const kernel = this.mm.kernel;
+    const mem = kernel.mem;
+    for (let i = 0; i < args.npages; i++) {
+      if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
+      const spage = migratePfnToPfn(args.src[i]);
+      if (spage !== 0 && mem.zone(spage).kind !== 0) {
+        kernel.warn(`dmirror: page already in device memory, pfn ${spage}`);
+        continue;
+      }
+      const dpage = this.device.devmem.allocPage();
+      if (dpage === 0) continue;
+      const rpage = backingPfn(kernel, dpage);
+      if (spage !== 0) mem.content.copy(rpage, spage);
+      else mem.content.zero(rpage);
+      mem.setZoneDeviceData(rpage, this.id);
+      const writable = args.src[i] & MIGRATE_PFN_WRITE || (spage === 0 && args.vma.flags & VM_WRITE);
+      args.dst[i] = migratePfn(dpage) + (writable ? MIGRATE_PFN_WRITE : 0);
+    }
+  }
+
+  /** dmirror_migrate_finalize_and_map: mirror entries for the pages that moved. */
+  private finalizeAndMap(args: MigrateVma): void {
+    this.lock();
+    for (let i = 0; i < args.npages; i++) {
+      if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
+      const dpage = migratePfnToPfn(args.dst[i]);
+      if (dpage === 0) continue;
+      this.pt.set(
+        args.start + i,
+        backingPfn(this.mm.kernel, dpage),
+        args.dst[i] & MIGRATE_PFN_WRITE ? DPT_ATTR_WRITE : DPT_ATTR_READ,
+      );
+    }
+    this.unlock();
+  }
+
+  /** The read-back of MIGRATE_TO_DEV and EXCLUSIVE: like READ, but a missing entry is -ENOENT. */
+  private readBack(cmd: DmirrorCmd, out: Uint8Array | Uint32Array | null): number {
+    this.lock();
+    const missing = this.copyOut(cmd.addrVpn, cmd.addrVpn + cmd.npages, cmd, out);
+    this.unlock();
+    return missing ? -ENOENT : 0;
+  }
+
+  /** HMM_DMIRROR_MIGRATE_TO_SYS (R-DMIR-25): this device's pages back to RAM; cpages counts them. */
+  migrateToSystem(cmd: DmirrorCmd): number {
+    const mm = this.mm;
+    if (!mm.mmgetNotZero()) return -EINVAL;
+    const devmem = this.device.devmem;
+    const rc = this.forEachPiece(cmd, (args) => {
+      args.flags = devmem.selectFlags;
+      const r = migrateVmaSetup(args);
+      if (r !== 0) return r;
+      devmem.allocAndCopyToRam(args, this);
+      migrateVmaPages(args);
+      for (let i = 0; i < args.npages; i++) {
+        if (args.src[i] & MIGRATE_PFN_VALID && args.src[i] & MIGRATE_PFN_MIGRATE) cmd.cpages++;
+      }
+      migrateVmaFinalize(args);
+      return 0;
+    });
+    mm.mmput();
+    return rc;
+  }
+
+  /**
+   * HMM_DMIRROR_EXCLUSIVE (R-DMIR-28, 6.12): make_device_exclusive_range in 64-page batches with no
+   * owner (so this mirror sees its own grant), ATOMIC entries when a whole batch succeeded, -EBUSY
+   * otherwise; then the range is read back.
+   */
+  exclusive(cmd: DmirrorCmd, out: Uint8Array | Uint32Array | null): number {
+    const mm = this.mm;
+    if (!mm.mmgetNotZero()) return -EINVAL;
+    const mem = mm.kernel.mem;
+    const end = cmd.addrVpn + cmd.npages;
+    const pages: number[] = [];
+    for (let vpn = cmd.addrVpn; vpn < end;) {
+      const next = Math.min(end, vpn + DMIRROR_RANGE_PAGES);
+      pages.length = 0;
+      const n = makeDeviceExclusiveRange(mm, vpn, next, pages, null);
+      let mapped = 0;
+      if (n === next - vpn) {
+        this.lock();
+        for (let i = 0; i < n; i++) {
+          if (pages[i] === 0) continue;
+          this.pt.set(vpn + i, pages[i], DPT_ATTR_ATOMIC);
+          mapped++;
+        }
+        this.unlock();
+      }
+      for (let i = 0; i < n; i++) {
+        if (pages[i] !== 0) {
+          mem.unlock(pages[i]);
+          mem.put(pages[i]);
+        }
+      }
+      if (mapped < next - vpn) {
+        mm.mmput();
+        return -EBUSY;
+      }
+      vpn = next;
+    }
+    mm.mmput();
+    return this.readBack(cmd, out);
+  }
+
+  /** HMM_DMIRROR_RELEASE (R-DMIR-31): every chunk of the device evicted and removed. */
+  releaseDeviceMemory(): number {
+    this.device.devmem.removeChunks();
+    return 0;
   }
 
   /** The last reference to the file went (R-DMIR-11). */
   release(): void {
     mmuIntervalNotifierRemove(this.notifier);
-    this.device.evictAll();
+    this.device.devmem.evictAll();
     this.pt.clear();
+    this.device.forget(this);
   }
 }
 
