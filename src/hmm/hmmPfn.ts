@@ -18,12 +18,18 @@ export const HMM_PFN_ORDER_MASK = 0x1f << HMM_PFN_ORDER_SHIFT;
  */
 export const HMM_PFN_DEVICE_EXCLUSIVE = 1 << 23;
 
+/**
+ * Output, with the P2P extension on (not in mainline; the 2024-2025 proposals): the page is
+ * another device's private page, reported in place because both devices share an interconnect.
+ */
+export const HMM_PFN_P2P = 1 << 22;
+
 export const HMM_PFN_REQ_FAULT = HMM_PFN_VALID;
 export const HMM_PFN_REQ_WRITE = HMM_PFN_WRITE;
 
 /** Every flag bit of the high half. */
 export const HMM_PFN_FLAGS =
-  HMM_PFN_VALID | HMM_PFN_WRITE | HMM_PFN_ERROR | HMM_PFN_ORDER_MASK | HMM_PFN_DEVICE_EXCLUSIVE;
+  HMM_PFN_VALID | HMM_PFN_WRITE | HMM_PFN_ERROR | HMM_PFN_ORDER_MASK | HMM_PFN_DEVICE_EXCLUSIVE | HMM_PFN_P2P;
 
 /** hmm_pfn_to_map_order. */
 export function hmmPfnToMapOrder(flags: number): number {
@@ -37,6 +43,7 @@ export function describeHmmPfn(flags: number, pfn: number): string {
   if (flags & HMM_PFN_VALID) parts.push('valid');
   if (flags & HMM_PFN_WRITE) parts.push('write');
   if (flags & HMM_PFN_DEVICE_EXCLUSIVE) parts.push('exclusive');
+  if (flags & HMM_PFN_P2P) parts.push('p2p');
   const order = hmmPfnToMapOrder(flags);
   if (order !== 0) parts.push(`order=${order}`);
   if (parts.length === 0) return 'none';

@@ -28,8 +28,10 @@ import {
   mmuIntervalReadBegin,
   mmuIntervalSetSeq,
 } from '../notifier/interval.js';
+import { makeDeviceExclusiveRange } from '../mm/deviceExclusive.js';
 import {
   describeHmmPfn,
+  HMM_PFN_DEVICE_EXCLUSIVE,
   HMM_PFN_ERROR,
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
@@ -155,6 +157,33 @@ describe('snapshots (no fault requested)', () => {
     expect(hmmRangeFault(range)).toBe(-EINVAL);
     task.exit();
     expect(() => hmmRangeFault(new HmmRange(isub, V, V + 1))).toThrow(KernelBug);
+  });
+});
+
+describe('device-exclusive entries', () => {
+  it('R-HRF-26: reported 0 without a request; the opt-in flag reports them; a fault request revokes', () => {
+    map(2);
+    task.write(BASE, new Uint8Array(2 * PAGE_SIZE).fill(5));
+    const pages: number[] = [];
+    expect(makeDeviceExclusiveRange(task.mm!, V, V + 2, pages, 'gpu')).toBe(2);
+    for (const pfn of pages) {
+      kernel.mem.unlock(pfn);
+      kernel.mem.put(pfn);
+    }
+    expect(fault(0, 2).out).toEqual(['none', 'none']);
+    const opt = new HmmRange(isub, V, V + 2);
+    opt.reportExclusive = true;
+    opt.notifierSeq = mmuIntervalReadBegin(isub);
+    expect(hmmRangeFault(opt)).toBe(0);
+    expect([...opt.flags].map((f) => f & HMM_PFN_DEVICE_EXCLUSIVE && !(f & HMM_PFN_VALID))).toEqual([
+      true,
+      true,
+    ]);
+    expect([...opt.pfns]).toEqual(pages);
+    // A read request revokes the exclusive access: our own collision first, then the mapping.
+    const r = faultRetry(0, 2, HMM_PFN_REQ_FAULT);
+    expect(r.out).toEqual(['valid write', 'valid write']);
+    expect(r.tries).toBe(2);
   });
 });
 

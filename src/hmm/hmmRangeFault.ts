@@ -19,6 +19,7 @@ import {
   VM_WRITE,
 } from '../mm/constants.js';
 import { handleMmFault } from '../mm/fault.js';
+import type { DevPagemap } from '../mm/devmap.js';
 import type { Mm } from '../mm/mm.js';
 import {
   PTE_DEVICE_EXCLUSIVE,
@@ -38,6 +39,7 @@ import {
   HMM_PFN_DEVICE_EXCLUSIVE,
   HMM_PFN_ERROR,
   HMM_PFN_ORDER_SHIFT,
+  HMM_PFN_P2P,
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
   HMM_PFN_VALID,
@@ -61,6 +63,12 @@ export class HmmRange {
   devPrivateOwner: unknown = null;
   /** Opt-in: report device-exclusive entries with HMM_PFN_DEVICE_EXCLUSIVE (off = mainline). */
   reportExclusive = false;
+  /**
+   * The caller's interconnect (P2P extension): with the kernel's `p2p` option on, another device's
+   * private page whose page map is in the same cluster is reported in place (HMM_PFN_P2P) instead of
+   * being migrated back to RAM. null: mainline behaviour.
+   */
+  p2pCluster: unknown = null;
 
   constructor(
     notifier: MmuIntervalNotifier,
@@ -91,6 +99,8 @@ const MAX_RESTARTS = 10_000;
 class HmmWalk {
   last: number;
   readonly canFault: boolean;
+  /** The kernel's P2P extension is on. */
+  readonly p2p: boolean;
 
   constructor(
     readonly range: HmmRange,
@@ -98,6 +108,7 @@ class HmmWalk {
   ) {
     this.last = range.startVpn;
     this.canFault = ((range.defaultFlags | range.pfnFlagsMask) & HMM_PFN_REQ_FAULT) !== 0;
+    this.p2p = mm.kernel.p2p;
   }
 
   /** hmm_pte_need_fault for page `vpn` given the CPU's flags for it. */
@@ -323,6 +334,14 @@ function walkPtes(w: HmmWalk, vma: Vma, e: Uint32Array, blockVpn: number, a: num
       out[o] = HMM_PFN_VALID | (f & PTE_WRITE ? HMM_PFN_WRITE : 0);
       pfns[o] = pfn;
       continue;
+    }
+    if (kind === PTE_DEVICE_PRIVATE && r.p2pCluster !== null && w.p2p) {
+      const pgmap = mem.zone(pfn).pgmap as DevPagemap | null;
+      if (pgmap !== null && pgmap.p2pCluster === r.p2pCluster) {
+        out[o] = HMM_PFN_VALID | HMM_PFN_P2P | (f & PTE_WRITE ? HMM_PFN_WRITE : 0);
+        pfns[o] = pfn;
+        continue;
+      }
     }
     const need = w.need(vpn, 0);
     if (!need) {

@@ -33,6 +33,11 @@ export interface KernelOptions {
   readonly hugetlbPages?: number;
   /** Pages mapped around a file read fault (fault_around_bytes / 4096, default 16). */
   readonly faultAroundPages?: number;
+  /**
+   * The 2025 P2P proposal: hmm_range_fault may hand a device another device's private page when
+   * both share an interconnect cluster (default false: mainline behaviour).
+   */
+  readonly p2p?: boolean;
   readonly trace?: TraceRecorder;
 }
 
@@ -70,6 +75,7 @@ export class Kernel {
   readonly thp: ThpMode;
   readonly thpUseZeroPage: boolean;
   readonly faultAroundPages: number;
+  readonly p2p: boolean;
   observer: KernelObserver | null = null;
   /** WARN_ON()s the model hit: a kernel would print a stack trace and carry on. */
   readonly warnings: string[] = [];
@@ -92,6 +98,7 @@ export class Kernel {
     this.thp = options.thp ?? 'madvise';
     this.thpUseZeroPage = options.thpUseZeroPage ?? true;
     this.faultAroundPages = options.faultAroundPages ?? 16;
+    this.p2p = options.p2p ?? false;
     this.trace = options.trace ?? new TraceRecorder();
     const s = this.stats;
     this.ctr = {

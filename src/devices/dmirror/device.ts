@@ -33,6 +33,11 @@ export type DmirrorBuffer = Uint8Array | Uint32Array | null;
 export interface DmirrorDeviceOptions {
   /** Most 256 MiB chunks a private device may allocate (default: no bound, as in the kernel). */
   readonly maxChunks?: number;
+  /**
+   * Interconnect clusters of the P2P extension, by unit: devices in one cluster reach each other's
+   * private pages in place when the kernel's `p2p` option is on (default: none).
+   */
+  readonly p2pClusters?: readonly (unknown | null)[];
 }
 
 export class DmirrorDevice implements DevmemOwner {
@@ -41,6 +46,8 @@ export class DmirrorDevice implements DevmemOwner {
   /** HMM_DMIRROR_MEMORY_DEVICE_PRIVATE or _COHERENT. */
   readonly type: number;
   readonly devmem: DmirrorDevmem;
+  /** This device's interconnect cluster (P2P extension), or null. */
+  readonly p2pCluster: unknown;
   private readonly ops: FileOperations;
   private readonly mirrors = new Map<number, Dmirror>();
   private nextMirrorId = 1;
@@ -49,6 +56,7 @@ export class DmirrorDevice implements DevmemOwner {
     this.kernel = kernel;
     this.unit = unit;
     this.type = type;
+    this.p2pCluster = options.p2pClusters?.[unit] ?? null;
     this.devmem = new DmirrorDevmem(kernel, this, options.maxChunks);
     this.ops = {
       name: `hmm_dmirror${unit}`,

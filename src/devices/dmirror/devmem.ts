@@ -44,6 +44,7 @@ export function backingPfn(kernel: Kernel, pfn: number): number {
 export interface DevmemOwner {
   readonly unit: number;
   readonly private: boolean;
+  readonly p2pCluster: unknown;
   /** The mirror that migrated a page in, by the id recorded in its backing page. */
   mirrorById(id: number): DevmemMirror | undefined;
 }
@@ -82,6 +83,7 @@ export class DmirrorDevmem {
         migrateToRam: this.device.private ? (vmf) => this.migrateToRam(vmf) : undefined,
       },
     });
+    pgmap.p2pCluster = this.device.p2pCluster;
     if (memremapPages(this.kernel, pgmap) < 0) return null;
     this.chunks.push(pgmap);
     return pgmap;

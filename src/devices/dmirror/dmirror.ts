@@ -132,6 +132,7 @@ export class Dmirror {
       const range = new HmmRange(this.notifier, vpn, Math.min(vpn + DMIRROR_RANGE_PAGES, endVpn));
       range.defaultFlags = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
       range.devPrivateOwner = this.device;
+      range.p2pCluster = this.device.p2pCluster;
       rc = this.rangeFault(range);
       if (rc !== 0) break;
     }
@@ -291,6 +292,7 @@ export class Dmirror {
     if (rc !== 0) return rc;
     const range = new HmmRange(temp, start, end);
     range.devPrivateOwner = this.device;
+    range.p2pCluster = this.device.p2pCluster;
     for (let attempt = 0; ; attempt++) {
       if (attempt === RANGE_FAULT_ATTEMPTS) {
         rc = -EBUSY;
