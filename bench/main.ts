@@ -14,11 +14,17 @@ import { parseArgs } from 'node:util';
 import pc from 'picocolors';
 import { describeTarget, type Figure, formatNumber, meetsTarget, setVerbose } from './harness.js';
 import { hmmFigures } from './hmm.bench.js';
+import { migrateFigures } from './migrate.bench.js';
 import { mmFigures } from './mm.bench.js';
 import { notifierFigures } from './notifier.bench.js';
 
 /** Every layer's figures, in run order. A new layer adds its `<layer>.bench.ts` list here. */
-export const LAYERS: readonly (readonly Figure[])[] = [mmFigures, notifierFigures, hmmFigures];
+export const LAYERS: readonly (readonly Figure[])[] = [
+  mmFigures,
+  notifierFigures,
+  hmmFigures,
+  migrateFigures,
+];
 
 interface Outcome {
   readonly figure: Figure;

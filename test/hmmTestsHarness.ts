@@ -1,12 +1,22 @@
 // The pieces of tools/testing/selftests/mm/hmm-tests.c that every case shares, re-expressed over the
-// model (see ../shared/spec/hmm-tests-catalog.md section 1): the `hmm` / `hmm2` fixtures (open the
-// dmirror devices in setup, assert close() == 0 in teardown), the `hmm_buffer` (CPU range +
-// "mirror" user buffer + the outputs of the last successful command), the `cmd` helper, and the
+// model (see ../shared/spec/hmm-tests-catalog.md section 1): the `hmm` / `hmm2` fixtures and their
+// device-private / device-coherent variants (open the dmirror devices in setup, assert close() == 0
+// in teardown), the `hmm_buffer` (CPU range + "mirror" user buffer + the outputs of the last
+// successful command), the `cmd` helper, a stand-in for the gup_test debugfs device, and the
 // int-array views the selftests use for "ptr[i] = i".
 
 import { expect } from 'vitest';
 import { type DmirrorCmd, DmirrorDriver } from '../src/devices/dmirror/index.js';
 import { PAGE_SIZE, HPAGE_PMD_NR } from '../src/mm/constants.js';
+import {
+  FOLL_GET,
+  FOLL_LONGTERM,
+  FOLL_PIN,
+  FOLL_WRITE,
+  getUserPages,
+  putUserPage,
+  unpinUserPage,
+} from '../src/mm/gup.js';
 import { Kernel } from '../src/mm/kernel.js';
 import type { Task } from '../src/mm/task.js';
 import { EINTR } from '../src/sim/errno.js';
@@ -26,18 +36,55 @@ export function align(x: number, a: number): number {
   return Math.ceil(x / a) * a;
 }
 
-/** The machine the oracle corpus was recorded on: 4 GiB, THP in madvise mode, 64 hugetlb pages. */
-export function hmmKernel(): { kernel: Kernel; driver: DmirrorDriver } {
+/**
+ * The machine the oracle corpus was recorded on: 4 GiB, THP in madvise mode, 64 hugetlb pages. With
+ * `coherent` the test_hmm module was loaded with spm_addr_dev0/1, so devices 2 and 3 exist.
+ */
+export function hmmKernel(coherent = false): { kernel: Kernel; driver: DmirrorDriver } {
   const kernel = new Kernel({
     ramBytes: 4 * 1024 ** 3,
     contentMode: 'bytes',
     thp: 'madvise',
     hugetlbPages: 64,
   });
-  return { kernel, driver: new DmirrorDriver(kernel) };
+  return { kernel, driver: new DmirrorDriver(kernel, { coherent }) };
 }
 
-/** FIXTURE(hmm), private variant: one process with /dev/hmm_dmirror0 open. */
+/** hmm_is_coherent_type(): units 2 and 3 are the device-coherent ones. */
+export function isCoherentUnit(unit: number): boolean {
+  return unit >= 2;
+}
+
+/** FIXTURE_VARIANT(hmm): which device the fixture opens. */
+export interface HmmVariant {
+  /** 'device-private' or 'device-coherent', used in test names. */
+  readonly name: string;
+  /** The kernel selftest's variant name (hmm.<variant>.<test>). */
+  readonly variant: string;
+  readonly coherent: boolean;
+  readonly unit: number;
+}
+
+/** FIXTURE_VARIANT(hmm2): which two devices the fixture opens. */
+export interface Hmm2Variant {
+  readonly name: string;
+  readonly variant: string;
+  readonly coherent: boolean;
+  readonly unit0: number;
+  readonly unit1: number;
+}
+
+export const HMM_VARIANTS: readonly HmmVariant[] = [
+  { name: 'device-private', variant: 'hmm_device_private', coherent: false, unit: 0 },
+  { name: 'device-coherent', variant: 'hmm_device_coherent', coherent: true, unit: 2 },
+];
+
+export const HMM2_VARIANTS: readonly Hmm2Variant[] = [
+  { name: 'device-private', variant: 'hmm2_device_private', coherent: false, unit0: 0, unit1: 1 },
+  { name: 'device-coherent', variant: 'hmm2_device_coherent', coherent: true, unit0: 2, unit1: 3 },
+];
+
+/** FIXTURE(hmm): one process with /dev/hmm_dmirror0 (private) or /dev/hmm_dmirror2 (coherent) open. */
 export interface HmmFixture {
   kernel: Kernel;
   driver: DmirrorDriver;
@@ -45,7 +92,7 @@ export interface HmmFixture {
   fd: number;
 }
 
-/** FIXTURE(hmm2), private variant: fd0 = /dev/hmm_dmirror0, fd1 = /dev/hmm_dmirror1. */
+/** FIXTURE(hmm2): fd0, fd1 = /dev/hmm_dmirror0 and 1 (private) or 2 and 3 (coherent). */
 export interface Hmm2Fixture {
   kernel: Kernel;
   driver: DmirrorDriver;
@@ -54,9 +101,12 @@ export interface Hmm2Fixture {
   fd1: number;
 }
 
-/** FIXTURE_SETUP(hmm): asserts the open succeeded. */
+/**
+ * FIXTURE_SETUP(hmm): asserts the open succeeded. (The selftest SKIPs a coherent variant whose device
+ * cannot be opened; here the coherent devices are configured whenever a coherent unit is asked for.)
+ */
 export function hmmSetup(unit = 0): HmmFixture {
-  const { kernel, driver } = hmmKernel();
+  const { kernel, driver } = hmmKernel(isCoherentUnit(unit));
   const task = kernel.spawn();
   const fd = driver.open(task, unit);
   expect(fd, 'setup: open(/dev/hmm_dmirror)').toBeGreaterThanOrEqual(0);
@@ -69,8 +119,9 @@ export function hmmTeardown(self: HmmFixture): void {
   self.fd = -1;
 }
 
+/** FIXTURE_SETUP(hmm2): both opens must succeed (the coherent variant SKIPs only on fd0). */
 export function hmm2Setup(unit0 = 0, unit1 = 1): Hmm2Fixture {
-  const { kernel, driver } = hmmKernel();
+  const { kernel, driver } = hmmKernel(isCoherentUnit(unit0) || isCoherentUnit(unit1));
   const task = kernel.spawn();
   const fd0 = driver.open(task, unit0);
   expect(fd0, 'setup: open fd0').toBeGreaterThanOrEqual(0);
@@ -129,6 +180,42 @@ export function hmmDmirrorCmd(
   buffer.cpages = cmd.cpages;
   buffer.faults = cmd.faults;
   return 0;
+}
+
+/** The gup_test debugfs commands hmm_gup_test uses (mm/gup_test.h). */
+export type GupTestCmd =
+  'GUP_BASIC_TEST' | 'GUP_FAST_BENCHMARK' | 'PIN_FAST_BENCHMARK' | 'PIN_LONGTERM_BENCHMARK';
+
+/**
+ * gup_test_exec(): ioctl(/sys/kernel/debug/gup_test, cmd) on `npages` pages at `addr` with
+ * gup_flags FOLL_WRITE | `flags`. The model has no gup_test device; each command is its GUP call
+ * followed by the release the module does before returning: GUP_BASIC_TEST and GUP_FAST_BENCHMARK
+ * take references (FOLL_GET) and put them; PIN_FAST_BENCHMARK pins with the caller's flags (the
+ * selftest passes FOLL_LONGTERM) and PIN_LONGTERM_BENCHMARK pins with FOLL_LONGTERM added, and
+ * both unpin. Returns 0 when every page was obtained, else the GUP result (-errno, or the short
+ * count): the module itself would only report a short `size`, so this is the stricter reading.
+ */
+export function gupTestExec(
+  task: Task,
+  addr: number,
+  cmd: GupTestCmd,
+  npages: number,
+  flags: number,
+): number {
+  const mm = task.mm;
+  if (mm === null) throw new Error('gup_test from an exited process');
+  let gupFlags = FOLL_WRITE | flags;
+  const pin = cmd === 'PIN_FAST_BENCHMARK' || cmd === 'PIN_LONGTERM_BENCHMARK';
+  if (pin) gupFlags |= FOLL_PIN;
+  else gupFlags |= FOLL_GET;
+  if (cmd === 'PIN_LONGTERM_BENCHMARK') gupFlags |= FOLL_LONGTERM;
+  const pages: number[] = [];
+  const rc = getUserPages(mm, addr / PAGE_SIZE, npages, gupFlags, pages);
+  for (let i = 0; i < Math.max(rc, 0); i++) {
+    if (pin) unpinUserPage(mm, pages[i]);
+    else putUserPage(mm, pages[i]);
+  }
+  return rc === npages ? 0 : rc;
 }
 
 /** hmm_buffer_free(): munmap(ptr, size) when ptr is set. */

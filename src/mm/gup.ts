@@ -119,13 +119,12 @@ export function getUserPages(
   let vma: Vma | null = null;
   for (let done = 0; done < n; done++) {
     const vpn = startVpn + done;
-    const fail = (rc: number) => (done > 0 ? done : rc);
     if (vma === null || vpn >= vma.end) {
       vma = mm.vmas.find(vpn);
-      if (vma === null) return fail(-EFAULT);
+      if (vma === null) return partialOr(done, -EFAULT);
       const rc = checkVmaFlags(vma, write);
-      if (rc < 0) return fail(rc);
-      if (gupFlags & FOLL_SPLIT_PMD && vma.isHugetlb) return fail(-EOPNOTSUPP);
+      if (rc < 0) return partialOr(done, rc);
+      if (gupFlags & FOLL_SPLIT_PMD && vma.isHugetlb) return partialOr(done, -EOPNOTSUPP);
     }
     let pfn: number;
     for (let tries = 0; ; tries++) {
@@ -148,7 +147,7 @@ export function getUserPages(
         pfn = entryPfn(mm, vpn);
         if (gupFlags & FOLL_LONGTERM && mem.zone(pfn).kind === ZONE_DEVICE_COHERENT) {
           // A long-term pin may not stay in device memory: move the page, then look again.
-          if (migrateDeviceCoherentFolio(mm.kernel, pfn) < 0) return fail(-ENOMEM);
+          if (migrateDeviceCoherentFolio(mm.kernel, pfn) < 0) return partialOr(done, -ENOMEM);
           continue;
         }
         break;
@@ -158,12 +157,17 @@ export function getUserPages(
         vpn,
         (write ? FAULT_FLAG_WRITE : 0) | FAULT_FLAG_REMOTE | FAULT_FLAG_GUP,
       );
-      if (ret & VM_FAULT_ERROR) return fail(ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT);
+      if (ret & VM_FAULT_ERROR) return partialOr(done, ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT);
     }
     mem.get(pfn, gupFlags & FOLL_PIN ? GUP_PIN_COUNTING_BIAS : 1);
     if (pages !== null) pages[done] = pfn;
   }
   return n;
+}
+
+/** GUP's result when a page fails: the pages obtained so far, or the error if there are none. */
+function partialOr(done: number, rc: number): number {
+  return done > 0 ? done : rc;
 }
 
 /** The pfn of the frame an accessible entry maps at `vpn`. */
