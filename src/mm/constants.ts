@@ -74,7 +74,11 @@ export const MADV_POPULATE_WRITE = 23;
 
 // Page-fault flags (FAULT_FLAG_*), the subset the model distinguishes.
 export const FAULT_FLAG_WRITE = 0x1;
+/** The fault comes from user mode (device faults on user PASIDs count as user faults). */
+export const FAULT_FLAG_USER = 0x40;
 export const FAULT_FLAG_REMOTE = 0x80;
+/** An instruction fetch (device requests with the execute bit). */
+export const FAULT_FLAG_INSTRUCTION = 0x100;
 /** A fault on behalf of get_user_pages (populate, hmm, exclusive), not a user instruction. */
 export const FAULT_FLAG_GUP = 0x10000;
 

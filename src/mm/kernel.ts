@@ -3,6 +3,7 @@
 // nothing, so tests and sweeps can run many side by side.
 
 import { SimClock } from '../sim/clock.js';
+import { EventQueue, type RunLimits } from '../sim/events.js';
 import { Rng } from '../sim/rng.js';
 import { type CounterId, Stats } from '../sim/stats.js';
 import { TraceRecorder } from '../sim/trace.js';
@@ -71,6 +72,13 @@ export class Kernel {
   readonly ctr: MmCounterIds;
   readonly trace: TraceRecorder;
   readonly clock = new SimClock();
+  /** Deferred work (work queues, grace periods, interrupt threads, responses in flight). */
+  readonly events = new EventQueue(this.clock);
+  /**
+   * Checked when no event is pending: each returns true if it found more to do (a grace period
+   * with callbacks waiting, say), and `runUntilIdle` goes round again.
+   */
+  readonly idleHooks: (() => boolean)[] = [];
   readonly rng: Rng;
   readonly thp: ThpMode;
   readonly thpUseZeroPage: boolean;
@@ -126,6 +134,20 @@ export class Kernel {
     const task = new Task(this, this.allocPid(), this.newMm());
     this.tasks.set(task.pid, task);
     return task;
+  }
+
+  /**
+   * Runs the simulator until nothing is left to do: every due event, then the idle hooks, again
+   * and again until neither finds work. Returns the number of events run.
+   */
+  runUntilIdle(limits: RunLimits = {}): number {
+    let n = 0;
+    for (;;) {
+      n += this.events.runUntilEmpty(limits);
+      let more = false;
+      for (const hook of this.idleHooks) if (hook()) more = true;
+      if (!more && this.events.pending === 0) return n;
+    }
   }
 
   /** Every mm whose object has not been freed yet (mm_count > 0). */

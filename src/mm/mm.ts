@@ -26,6 +26,11 @@ export class Mm {
   notifier: MmuNotifierHooks | null = null;
   /** Invalidations currently between start and end on this mm. */
   invalidateDepth = 0;
+  /**
+   * The architecture declared the page tables unusable for DMA (x86: linear-address masking on
+   * without the SVA override); SVA binds fail with EBUSY (R-SVA-4).
+   */
+  dmaIncompatible = false;
   /** exit_mmap has run: the address space is gone, only the object remains. */
   torndown = false;
   /** mm_count reached zero: the object is freed. */

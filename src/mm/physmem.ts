@@ -115,6 +115,11 @@ export class PhysMem {
   private hugeZeroHead = 0;
   /** Where freed hugetlb folios go (set by the hugetlb pool). */
   onHugetlbFree: ((head: number) => void) | null = null;
+  /**
+   * Checkers only: told of every folio about to be freed ([head, head + nr)), before it returns to
+   * any free list, so they can assert nothing still translates to it.
+   */
+  freeWatcher: ((head: number, nr: number) => void) | null = null;
   private readonly mappingObjects: (object | undefined)[] = [undefined];
   private readonly mappingRefs: number[] = [0];
   private readonly freeMappingIds: number[] = [];
@@ -483,6 +488,7 @@ export class PhysMem {
     const zone = this.zones[s.zoneId];
     const large = (s.flags[head & SECTION_MASK] & PG_HEAD) !== 0;
     const n = large ? HPAGE_PMD_NR : 1;
+    if (this.freeWatcher !== null) this.freeWatcher(head, n);
     for (let p = head; p < head + n; p++) {
       if (this.mapcountOf(p) !== 0)
         throw new InvariantError('freeing a frame that is still mapped', { pfn: p });

@@ -169,6 +169,17 @@ export class Task {
     return child;
   }
 
+  /**
+   * execve(2) of a new image: the process gets a fresh, empty address space (no PASID, no bonds)
+   * and the old one loses this user, which tears it down if it was the last. Open files stay open
+   * (the model has no close-on-exec descriptors).
+   */
+  exec(): void {
+    const old = this.liveMm();
+    this.mm = this.kernel.newMm();
+    old.mmput();
+  }
+
   /** exit(2): the address space goes first (mmput), then the files (R-NOTIF-50). */
   exit(): void {
     const mm = this.liveMm();

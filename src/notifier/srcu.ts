@@ -52,8 +52,15 @@ const domains = new WeakMap<Kernel, SrcuDomain>();
 export function notifierSrcu(kernel: Kernel): SrcuDomain {
   let d = domains.get(kernel);
   if (d === undefined) {
-    d = new SrcuDomain();
-    domains.set(kernel, d);
+    const domain = new SrcuDomain();
+    domains.set(kernel, domain);
+    // A grace period ends once the simulator has nothing else to run: deferred frees happen then.
+    kernel.idleHooks.push(() => {
+      if (domain.pendingCount === 0 || domain.readersActive) return false;
+      domain.synchronize();
+      return true;
+    });
+    d = domain;
   }
   return d;
 }

@@ -1,0 +1,2 @@
+export * from './accelerator.js';
+export * from './driver.js';

@@ -1,0 +1,109 @@
+// The deferred-work queue of the simulator: callbacks due at a simulated time, run in (time,
+// sequence) order. Kernel work that the real system defers (work-queue items, interrupt threads,
+// grace periods, device responses in flight) is scheduled here; "run the simulator until idle"
+// drains it. The full engine (actors with their own clocks, issue 6) builds on the same ordering.
+
+import { LimitError } from './errors.js';
+import type { SimClock } from './clock.js';
+
+/** A scheduled callback. `actor` names who runs it (for traces and error messages). */
+interface PendingEvent {
+  atNs: number;
+  seq: number;
+  actor: string;
+  fn: () => void;
+}
+
+export interface RunLimits {
+  /** At most this many events in one run (default 10,000,000). */
+  readonly maxEvents?: number;
+}
+
+export class EventQueue {
+  private readonly heap: PendingEvent[] = [];
+  private nextSeq = 0;
+  /** Events run since the queue was made. */
+  eventsRun = 0;
+
+  constructor(private readonly clock: SimClock) {}
+
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  /** Runs `fn` as `actor` once `delayNs` of simulated time have passed (0: after what is due now). */
+  schedule(delayNs: number, actor: string, fn: () => void): void {
+    if (!Number.isInteger(delayNs) || delayNs < 0) {
+      throw new RangeError(`event delay must be a whole ns >= 0, got ${delayNs} (${actor})`);
+    }
+    this.push({ atNs: this.clock.nowNs + delayNs, seq: this.nextSeq++, actor, fn });
+  }
+
+  /** Runs the earliest event; returns false when none is pending. */
+  step(): boolean {
+    const ev = this.pop();
+    if (ev === undefined) return false;
+    // Work done synchronously may have moved the clock past an event's due time: it runs late.
+    if (ev.atNs > this.clock.nowNs) this.clock.advanceTo(ev.atNs);
+    this.eventsRun++;
+    ev.fn();
+    return true;
+  }
+
+  /** Runs events until none is pending. Returns how many ran. */
+  runUntilEmpty(limits: RunLimits = {}): number {
+    const max = limits.maxEvents ?? 10_000_000;
+    let n = 0;
+    while (this.heap.length > 0) {
+      if (n >= max) {
+        const next = this.heap[0];
+        throw new LimitError(
+          'sim.maxEvents',
+          max,
+          `the simulator ran ${max} events without becoming idle (next: ${next.actor} at ${next.atNs} ns)`,
+        );
+      }
+      this.step();
+      n++;
+    }
+    return n;
+  }
+
+  private before(a: PendingEvent, b: PendingEvent): boolean {
+    return a.atNs < b.atNs || (a.atNs === b.atNs && a.seq < b.seq);
+  }
+
+  private push(ev: PendingEvent): void {
+    const h = this.heap;
+    let i = h.length;
+    h.push(ev);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(ev, h[parent])) break;
+      h[i] = h[parent];
+      i = parent;
+    }
+    h[i] = ev;
+  }
+
+  private pop(): PendingEvent | undefined {
+    const h = this.heap;
+    if (h.length === 0) return undefined;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && this.before(h[r], h[l]) ? r : l;
+        if (!this.before(h[c], last)) break;
+        h[i] = h[c];
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+}
