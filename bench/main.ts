@@ -17,6 +17,7 @@ import { hmmFigures } from './hmm.bench.js';
 import { migrateFigures } from './migrate.bench.js';
 import { mmFigures } from './mm.bench.js';
 import { notifierFigures } from './notifier.bench.js';
+import { svaFigures } from './sva.bench.js';
 
 /** Every layer's figures, in run order. A new layer adds its `<layer>.bench.ts` list here. */
 export const LAYERS: readonly (readonly Figure[])[] = [
@@ -24,6 +25,7 @@ export const LAYERS: readonly (readonly Figure[])[] = [
   notifierFigures,
   hmmFigures,
   migrateFigures,
+  svaFigures,
 ];
 
 interface Outcome {

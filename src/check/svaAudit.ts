@@ -53,7 +53,9 @@ function auditCaches(core: IommuCore, problems: string[]): void {
         }
         const now = currentMapping(mm, vpn);
         if (now < 0 || Math.floor(now / 2) !== pfn) {
-          problems.push(`${where}: caches frame ${pfn}, the page table maps ${now < 0 ? 'nothing' : Math.floor(now / 2)}`);
+          problems.push(
+            `${where}: caches frame ${pfn}, the page table maps ${now < 0 ? 'nothing' : Math.floor(now / 2)}`,
+          );
           return;
         }
         if (value & TC_WRITE && !(now & 1)) {
@@ -86,28 +88,41 @@ function auditPasids(core: IommuCore, problems: string[]): void {
     for (const dev of iommu.devices) {
       for (const entry of dev.pasidTable!.live()) {
         const owner = core.pasids.owner(entry.pasid);
-        if (owner === undefined) problems.push(`${dev.name}: PASID table entry ${entry.pasid} is ${entry.state} but the PASID is free`);
-        else if (entry.mm !== null && (owner.kind === 'mm' || owner.kind === 'extra') && owner.mm !== entry.mm) {
-          problems.push(`${dev.name}: PASID ${entry.pasid} points at mm ${entry.mm.id} but mm ${owner.mm.id} owns it`);
+        if (owner === undefined)
+          problems.push(
+            `${dev.name}: PASID table entry ${entry.pasid} is ${entry.state} but the PASID is free`,
+          );
+        else if (
+          entry.mm !== null &&
+          (owner.kind === 'mm' || owner.kind === 'extra') &&
+          owner.mm !== entry.mm
+        ) {
+          problems.push(
+            `${dev.name}: PASID ${entry.pasid} points at mm ${entry.mm.id} but mm ${owner.mm.id} owns it`,
+          );
         }
       }
       for (const group of dev.iopf?.faults ?? []) {
         const pasid = group.lastFault.pasid;
-        if (core.pasids.owner(pasid) === undefined) problems.push(`${dev.name}: fault group pending for free PASID ${pasid}`);
+        if (core.pasids.owner(pasid) === undefined)
+          problems.push(`${dev.name}: fault group pending for free PASID ${pasid}`);
       }
       dev.atc?.forEach((pasid) => {
-        if (core.pasids.owner(pasid) === undefined) problems.push(`${dev.name}: ATC holds an entry for free PASID ${pasid}`);
+        if (core.pasids.owner(pasid) === undefined)
+          problems.push(`${dev.name}: ATC holds an entry for free PASID ${pasid}`);
       });
     }
     if (iommu.flavour !== 'smmu') {
       iommu.iotlb.forEach((pasid) => {
-        if (core.pasids.owner(pasid) === undefined) problems.push(`${iommu.name}: IOTLB holds an entry for free PASID ${pasid}`);
+        if (core.pasids.owner(pasid) === undefined)
+          problems.push(`${iommu.name}: IOTLB holds an entry for free PASID ${pasid}`);
       });
     }
   }
   for (const [pasid, owner] of core.pasids.ownedValues()) {
     if (owner.kind !== 'mm') continue;
-    if (core.mmData.get(owner.mm)?.pasid !== pasid) problems.push(`PASID ${pasid} is owned by mm ${owner.mm.id}, whose SVA data says otherwise`);
+    if (core.mmData.get(owner.mm)?.pasid !== pasid)
+      problems.push(`PASID ${pasid} is owned by mm ${owner.mm.id}, whose SVA data says otherwise`);
   }
 }
 
@@ -129,7 +144,8 @@ export function watchFrameFrees(core: IommuCore): string[] {
     const hit = (where: string) => (_tag: number, baseVpn: number, value: number) => {
       const pfn = Math.floor(value / 16);
       const span = value & TC_HUGE ? 512 : 1;
-      if (pfn < head + nr && pfn + span > head) problems.push(`frame ${head} freed while ${where} still translates page ${baseVpn} to it`);
+      if (pfn < head + nr && pfn + span > head)
+        problems.push(`frame ${head} freed while ${where} still translates page ${baseVpn} to it`);
     };
     for (const dev of core.devices) dev.atc?.forEach(hit(`${dev.name}'s ATC`));
     for (const iommu of core.iommus) iommu.iotlb.forEach(hit(`${iommu.name}'s IOTLB`));
@@ -149,18 +165,22 @@ export function auditShutdown(kernel: Kernel, core: IommuCore): string[] {
   for (const mm of kernel.mms) {
     if (inUse.has(mm)) continue;
     if (mm.users > 0) {
-      problems.push(`reference cycle: mm ${mm.id} has ${mm.users} user(s) but no live thread, and nothing will drop them`);
+      problems.push(
+        `reference cycle: mm ${mm.id} has ${mm.users} user(s) but no live thread, and nothing will drop them`,
+      );
     } else {
       problems.push(`leaked mm ${mm.id}: contents gone but the object is held (mm_count ${mm.count})`);
     }
   }
   for (const group of core.groups) {
     for (const [pasid, handle] of group.pasidSlots) {
-      if (handle.domain.type === 'sva') problems.push(`bond ${handle.id} (${handle.dev.name}, PASID ${pasid}) is still attached`);
+      if (handle.domain.type === 'sva')
+        problems.push(`bond ${handle.id} (${handle.dev.name}, PASID ${pasid}) is still attached`);
     }
   }
   for (const [pasid, owner] of core.pasids.ownedValues()) {
-    if (owner.kind === 'mm' || owner.kind === 'extra') problems.push(`PASID ${pasid} is still owned by mm ${owner.mm.id}`);
+    if (owner.kind === 'mm' || owner.kind === 'extra')
+      problems.push(`PASID ${pasid} is still owned by mm ${owner.mm.id}`);
   }
   for (const dev of core.devices) {
     const n = dev.iopf?.faults.size ?? 0;

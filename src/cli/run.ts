@@ -21,7 +21,11 @@ export function runCommand(scenario: string | undefined, options: RunOptions): n
   process.stdout.write(
     options.json ? `${JSON.stringify(result, null, 2)}\n` : formatTour(result, options.quiet ?? false),
   );
-  return result.leaks.framesInUse === 0 && result.leaks.liveMms === 0 ? 0 : 1;
+  return isClean(result) ? 0 : 1;
+}
+
+function isClean(result: TourResult): boolean {
+  return result.leaks.framesInUse === 0 && result.leaks.liveMms === 0 && result.leaks.sva.length === 0;
 }
 
 function formatTour(result: TourResult, quiet: boolean): string {
@@ -40,12 +44,14 @@ function formatTour(result: TourResult, quiet: boolean): string {
   lines.push('');
   lines.push(pc.bold('totals'));
   for (const [k, v] of Object.entries(result.counters)) if (v !== 0) lines.push(`  ${k.padEnd(34)} ${v}`);
-  const clean = result.leaks.framesInUse === 0 && result.leaks.liveMms === 0;
   lines.push('');
   lines.push(
-    clean
-      ? pc.green('after every process exited: no frame in use, no mm alive')
-      : pc.red(`leak: ${result.leaks.framesInUse} frames in use, ${result.leaks.liveMms} mms alive`),
+    isClean(result)
+      ? pc.green('after every process exited: no frame in use, no mm alive, no bond or PASID left')
+      : pc.red(
+          `leak: ${result.leaks.framesInUse} frames in use, ${result.leaks.liveMms} mms alive` +
+            result.leaks.sva.map((l) => `\n  ${l}`).join(''),
+        ),
   );
   return `${lines.join('\n')}\n`;
 }

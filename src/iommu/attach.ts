@@ -29,7 +29,8 @@ function setDevPasid(domain: IommuDomain, dev: Device, pasid: number): number {
     // VT-d needs PASID and ATS enabled for SVA; a device without PRI handles its own faults (R-SVA-5).
     if (iommu.flavour === 'vtd' && (!dev.ats || dev.maxPasids === 0)) return -EINVAL;
     // SMMUv3 cannot route stalls of a multi-stream device through one fault path (R-SVA-6).
-    if (iommu.flavour === 'smmu' && dev.stall && dev.streamIds > 1 && domain.iopfHandler !== null) return -EOPNOTSUPP;
+    if (iommu.flavour === 'smmu' && dev.stall && dev.streamIds > 1 && domain.iopfHandler !== null)
+      return -EOPNOTSUPP;
   }
   if (handlesFaults(domain, dev)) {
     if (dev.iopfRefcount === 0) {
@@ -94,7 +95,12 @@ function removeDevPasid(domain: IommuDomain, dev: Device, pasid: number): void {
  * PASID, a domain of another IOMMU), -EBUSY (slot taken, group resetting), -ENODEV (no group), or
  * a device's precondition error. On failure nothing is left behind.
  */
-export function iommuAttachDevicePasid(domain: IommuDomain, dev: Device, pasid: number, handle: AttachHandle): number {
+export function iommuAttachDevicePasid(
+  domain: IommuDomain,
+  dev: Device,
+  pasid: number,
+  handle: AttachHandle,
+): number {
   const group = dev.group;
   if (group === null) return -ENODEV;
   if (pasid === IOMMU_NO_PASID || dev.maxPasids === 0 || pasid < 0) return -EINVAL;
@@ -121,7 +127,8 @@ export function iommuAttachDevicePasid(domain: IommuDomain, dev: Device, pasid: 
 export function iommuDetachDevicePasid(domain: IommuDomain, dev: Device, pasid: number): void {
   const group = dev.group!;
   for (const d of group.devices) {
-    if (d.maxPasids > 0 && domain.attachments.some((a) => a.dev === d && a.pasid === pasid)) removeDevPasid(domain, d, pasid);
+    if (d.maxPasids > 0 && domain.attachments.some((a) => a.dev === d && a.pasid === pasid))
+      removeDevPasid(domain, d, pasid);
   }
   group.pasidSlots.delete(pasid);
 }

@@ -25,9 +25,7 @@ export const IOMMU_PAGE_RESP_SUCCESS = 0;
 export const IOMMU_PAGE_RESP_INVALID = 1;
 export const IOMMU_PAGE_RESP_FAILURE = 2;
 export type PageResponseCode =
-  | typeof IOMMU_PAGE_RESP_SUCCESS
-  | typeof IOMMU_PAGE_RESP_INVALID
-  | typeof IOMMU_PAGE_RESP_FAILURE;
+  typeof IOMMU_PAGE_RESP_SUCCESS | typeof IOMMU_PAGE_RESP_INVALID | typeof IOMMU_PAGE_RESP_FAILURE;
 
 export const PAGE_RESPONSE_NAMES = ['SUCCESS', 'INVALID', 'FAILURE'] as const;
 

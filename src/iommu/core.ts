@@ -18,14 +18,7 @@ import { PasidAllocator } from './pasidAllocator.js';
 
 /** The lifetime state of one PASID value (sva.md section 4). */
 export type PasidState =
-  | 'FREE'
-  | 'OWNED_IDLE'
-  | 'BOUND'
-  | 'DEFUNCT'
-  | 'RELEASING'
-  | 'QUARANTINED'
-  | 'OWNED_GLOBAL'
-  | 'OWNED_PLAIN';
+  'FREE' | 'OWNED_IDLE' | 'BOUND' | 'DEFUNCT' | 'RELEASING' | 'QUARANTINED' | 'OWNED_GLOBAL' | 'OWNED_PLAIN';
 
 /** A diagnostic the model records instead of failing the run. */
 export interface Diagnostic {
@@ -102,7 +95,11 @@ export class IommuCore {
     driverBug: (dev: Device, message: string) => this.diagnose('driver-bug', dev, message),
     deviceUb: (dev: Device, message: string) => this.diagnose('device-ub', dev, message),
     invalidationTimeout: (dev: Device, pasid: number) =>
-      this.diagnose('invalidation-timeout', dev, `ATS invalidation for PASID ${pasid} timed out; device marked failed`),
+      this.diagnose(
+        'invalidation-timeout',
+        dev,
+        `ATS invalidation for PASID ${pasid} timed out; device marked failed`,
+      ),
   };
 
   constructor(kernel: Kernel, options: SvaOptions = {}, costs: Partial<SvaCosts> = {}) {

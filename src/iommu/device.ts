@@ -160,9 +160,11 @@ export class Device {
       ['streamIds', this.streamIds],
       ['invalidateQueueDepth', this.invalidateQueueDepth],
     ] as const) {
-      if (!Number.isInteger(v) || v < 0) throw new RangeError(`device ${this.name}: ${k} must be a whole number >= 0, got ${v}`);
+      if (!Number.isInteger(v) || v < 0)
+        throw new RangeError(`device ${this.name}: ${k} must be a whole number >= 0, got ${v}`);
     }
-    if (this.maxPasids > 1 << 20) throw new RangeError(`device ${this.name}: maxPasids is at most 2^20, got ${this.maxPasids}`);
+    if (this.maxPasids > 1 << 20)
+      throw new RangeError(`device ${this.name}: maxPasids is at most 2^20, got ${this.maxPasids}`);
     this.atc = this.ats ? new TranslationCache({ entries: options.atcEntries ?? 512 }) : null;
     this.pasidTable = iommu === null ? null : new PasidTable(iommu.flavour, this.maxPasids);
   }
@@ -210,13 +212,14 @@ export class Device {
     if (!this.present) return;
     this.core.log(this.responsesReceived, resp);
     if (resp.pasid !== undefined && !this.prgRespPasidRequired) {
-      this.core.diag.deviceUb(this, `PRG response for index ${resp.index} carries PASID ${resp.pasid}, which the device does not expect`);
+      this.core.diag.deviceUb(
+        this,
+        `PRG response for index ${resp.index} carries PASID ${resp.pasid}, which the device does not expect`,
+      );
     }
     const i = this.openGroups.findIndex(
       (g) =>
-        g.closed &&
-        g.index === resp.index &&
-        (!this.prgRespPasidRequired || g.pasid === (resp.pasid ?? -1)),
+        g.closed && g.index === resp.index && (!this.prgRespPasidRequired || g.pasid === (resp.pasid ?? -1)),
     );
     if (i < 0) {
       this.priUnexpectedIndex = true;
@@ -258,6 +261,14 @@ export class Device {
   stopPasid(pasid: number, mode: 'wait' | 'marker' = 'wait'): void {
     this.stoppedPasids.add(pasid);
     this.endpoint?.pasidStopped?.(pasid);
+    // A group the device never finished (no last request) will get no response: it is abandoned.
+    for (let i = this.openGroups.length - 1; i >= 0; i--) {
+      const g = this.openGroups[i];
+      if (g.pasid === pasid && !g.closed) {
+        this.openGroups.splice(i, 1);
+        this.priOutstanding -= g.requests;
+      }
+    }
     if (!this.pri || !this.priEnabled || this.priResponseFailure) return;
     if (mode === 'marker') {
       this.sendPageRequest({ pasid, vpn: 0, perm: 0, index: 0, last: true });

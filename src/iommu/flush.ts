@@ -37,7 +37,10 @@ export function flushIotlb(iommu: Iommu, tag: number, startVpn: number, endVpn: 
   const core = iommu.core;
   let start = startVpn;
   let end = endVpn;
-  if (isWholeSpace(start, end) || (iommu.flavour === 'smmu' && !iommu.rangeInvalidation && end - start > SMMU_TLBI_MAX_PAGES)) {
+  if (
+    isWholeSpace(start, end) ||
+    (iommu.flavour === 'smmu' && !iommu.rangeInvalidation && end - start > SMMU_TLBI_MAX_PAGES)
+  ) {
     start = 0;
     end = Number.MAX_SAFE_INTEGER;
   }
@@ -66,10 +69,18 @@ export function atsAlignedRange(startVpn: number, endVpn: number): [number, numb
  * Sends an ATS invalidation for [startVpn, endVpn) of `pasid` to `dev` and waits for its
  * completion (R-SVA-91). Skipped for devices without ATS or already gone (R-SVA-95).
  */
-export function flushDevTlb(iommu: Iommu, dev: Device, pasid: number, startVpn: number, endVpn: number): void {
+export function flushDevTlb(
+  iommu: Iommu,
+  dev: Device,
+  pasid: number,
+  startVpn: number,
+  endVpn: number,
+): void {
   if (!dev.ats || !dev.present) return;
   const core = iommu.core;
-  const [start, end] = isWholeSpace(startVpn, endVpn) ? [0, Number.MAX_SAFE_INTEGER] : atsAlignedRange(startVpn, endVpn);
+  const [start, end] = isWholeSpace(startVpn, endVpn)
+    ? [0, Number.MAX_SAFE_INTEGER]
+    : atsAlignedRange(startVpn, endVpn);
   core.stats.add(core.ctr.atsInvalidations);
   core.kernel.clock.advance(core.costs.atsInvalidationNs);
   iommu.command({ op: 'devtlb-inv', dev: dev.name, pasid, startVpn: start, endVpn: end });
@@ -103,7 +114,8 @@ export function domainInvalidateSecondaryTlbs(domain: IommuDomain, startVpn: num
     if (!seen) {
       // With the CPU's ASID shared, the CPU's own broadcast TLB maintenance already cleaned the SMMU
       // TLB: only the ATC needs an explicit command (R-SVA-123, the pre-6.10 design).
-      if (iommu.flavour === 'smmu' && iommu.smmuSharedCpuAsid) iommu.iotlb.invalidateRange(tag, startVpn, endVpn);
+      if (iommu.flavour === 'smmu' && iommu.smmuSharedCpuAsid)
+        iommu.iotlb.invalidateRange(tag, startVpn, endVpn);
       else flushIotlb(iommu, tag, startVpn, endVpn);
     }
     flushDevTlb(iommu, dev, pasid, startVpn, endVpn);

@@ -16,3 +16,4 @@ export * from './sva.js';
 export * from './svaFault.js';
 export * from './translate.js';
 export * from './translationCache.js';
+export * from './userFault.js';

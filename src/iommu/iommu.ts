@@ -58,13 +58,7 @@ export interface IommuOptions {
 /** A command written to the IOMMU's invalidation queue, or a hardware-side action, for tests and traces. */
 export interface IommuCommand {
   readonly op:
-    | 'pasid-entry'
-    | 'pasid-cache-inv'
-    | 'iotlb-inv'
-    | 'devtlb-inv'
-    | 'drain-prq'
-    | 'page-response'
-    | 'resume';
+    'pasid-entry' | 'pasid-cache-inv' | 'iotlb-inv' | 'devtlb-inv' | 'drain-prq' | 'page-response' | 'resume';
   readonly dev?: string;
   readonly pasid?: number;
   readonly tag?: number;
@@ -190,7 +184,14 @@ export class Iommu {
 
   recordFault(dev: Device, pasid: number, vpn: number, access: number, reason: string): void {
     this.core.stats.add(this.core.ctr.faultsReported);
-    this.core.log(this.faultLog, { tNs: this.core.kernel.clock.nowNs, dev: dev.name, pasid, vpn, access, reason });
+    this.core.log(this.faultLog, {
+      tNs: this.core.kernel.clock.nowNs,
+      dev: dev.name,
+      pasid,
+      vpn,
+      access,
+      reason,
+    });
   }
 
   private stallTag = 0;
@@ -234,7 +235,8 @@ export class Iommu {
     if (hasPasid) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
     if (msg.last) flags |= IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
     // VT-d and AMD ask for the PASID in every response to a request that had one (R-SVA-78).
-    if (hasPasid && (this.flavour !== 'smmu' || dev.prgRespPasidRequired)) flags |= IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
+    if (hasPasid && (this.flavour !== 'smmu' || dev.prgRespPasidRequired))
+      flags |= IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
     const fault: IopfFault = { pasid: msg.pasid ?? 0, vpn: msg.vpn, perm: msg.perm, grpid: msg.index, flags };
     this.enqueueFault(dev, fault);
   }
@@ -248,6 +250,9 @@ export class Iommu {
 
   private enqueueFault(dev: Device, fault: IopfFault): void {
     this.core.stats.add(this.core.ctr.pageRequests);
+    // A consuming thread keeps pace with the link (it handles an entry faster than the next one
+    // arrives): the queue fills only while software is not consuming it (a paused thread).
+    if (this.prq.length >= this.prqDepth && !this.prqPaused) this.handlePrq();
     if (this.prq.length >= this.prqDepth) {
       this.prqOverflow = true;
       this.core.stats.add(this.core.ctr.prqOverflows);
@@ -307,7 +312,10 @@ export class Iommu {
     const write = (fault.perm & IOMMU_FAULT_PERM_WRITE) !== 0;
     if (!(fault.flags & IOPF_FAULT_STALL)) {
       if (this.flavour === 'amd') {
-        const pasidOk = fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID && fault.pasid !== 0 && fault.pasid < dev.maxPasids;
+        const pasidOk =
+          fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID &&
+          fault.pasid !== 0 &&
+          fault.pasid < dev.maxPasids;
         if (!pasidOk) {
           this.deliverResponse(dev, fault, IOMMU_PAGE_RESP_FAILURE, 'software');
           return;
@@ -329,7 +337,8 @@ export class Iommu {
         this.core.stats.add(this.core.ctr.stopMarkers);
         return;
       }
-      if (fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID) this.core.noteDeviceUse(dev, fault.pasid, 'page request');
+      if (fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID)
+        this.core.noteDeviceUse(dev, fault.pasid, 'page request');
     }
     if (iommuReportDeviceFault(dev, fault) < 0) this.faultReportErrors++;
   }
@@ -339,7 +348,12 @@ export class Iommu {
     this.deliverResponse(dev, lastFault, code, 'software');
   }
 
-  private deliverResponse(dev: Device, fault: IopfFault, code: PageResponseCode, by: 'software' | 'hardware'): void {
+  private deliverResponse(
+    dev: Device,
+    fault: IopfFault,
+    code: PageResponseCode,
+    by: 'software' | 'hardware',
+  ): void {
     const core = this.core;
     core.stats.add(core.ctr.responses[code]);
     const stall = (fault.flags & IOPF_FAULT_STALL) !== 0;
@@ -348,9 +362,21 @@ export class Iommu {
       (fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID) !== 0 &&
       (fault.flags & IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID) !== 0;
     const pasid = withPasid ? fault.pasid : undefined;
-    core.log(this.responsesSent, { tNs: core.kernel.clock.nowNs, dev: dev.name, pasid, index: fault.grpid, code, by });
+    core.log(this.responsesSent, {
+      tNs: core.kernel.clock.nowNs,
+      dev: dev.name,
+      pasid,
+      index: fault.grpid,
+      code,
+      by,
+    });
     if (stall) {
-      this.command({ op: 'resume', dev: dev.name, tag: fault.grpid, detail: code === IOMMU_PAGE_RESP_SUCCESS ? 'retry' : 'abort' });
+      this.command({
+        op: 'resume',
+        dev: dev.name,
+        tag: fault.grpid,
+        detail: code === IOMMU_PAGE_RESP_SUCCESS ? 'retry' : 'abort',
+      });
       core.kernel.events.schedule(core.costs.priResponseNs, `${dev.name}/link`, () => {
         if (dev.present) dev.endpoint?.stallResume?.(fault.grpid, code === IOMMU_PAGE_RESP_SUCCESS);
       });

@@ -207,7 +207,7 @@ export function iommuReportDeviceFault(dev: Device, fault: IopfFault): number {
   }
   // The group takes every partial with the same index (whatever its PASID), in arrival order.
   const faults: IopfFault[] = [];
-  for (let i = 0; i < param.partial.length; ) {
+  for (let i = 0; i < param.partial.length;) {
     if (param.partial[i].grpid === fault.grpid) faults.push(param.partial.splice(i, 1)[0]);
     else i++;
   }

@@ -132,7 +132,7 @@ export class PasidAllocator {
   private releaseExpired(): void {
     if (this.quarantine.length === 0) return;
     const now = this.clock.nowNs;
-    for (let i = 0; i < this.quarantine.length; ) {
+    for (let i = 0; i < this.quarantine.length;) {
       const q = this.quarantine[i];
       const expired = now - q.freedAtNs >= this.options.quarantineNs;
       if (expired && (q.acked || !this.options.quarantineNeedsAck)) {

@@ -6,7 +6,12 @@
 // discussions' options (sva.md section 13).
 
 import type { Mm } from '../mm/mm.js';
-import { MmuNotifier, mmuNotifierPut, mmuNotifierRegister, mmuNotifierUnregister } from '../notifier/classic.js';
+import {
+  MmuNotifier,
+  mmuNotifierPut,
+  mmuNotifierRegister,
+  mmuNotifierUnregister,
+} from '../notifier/classic.js';
 import { EBUSY, EINVAL, ENODEV, ENOSPC, EOPNOTSUPP, EOVERFLOW } from '../sim/errno.js';
 import { InvariantError } from '../sim/errors.js';
 import { iommuAttachDevicePasid, iommuDetachDevicePasid, svaDomainRelease } from './attach.js';
@@ -49,7 +54,10 @@ function mmPasidDrop(core: IommuCore, mm: Mm): void {
   const data = core.mmData.get(mm);
   if (data === undefined) return;
   if (data.domains.length > 0) {
-    throw new InvariantError('mm destroyed while SVA domains still use it', { mm: mm.id, domains: data.domains.length });
+    throw new InvariantError('mm destroyed while SVA domains still use it', {
+      mm: mm.id,
+      domains: data.domains.length,
+    });
   }
   core.mmData.delete(mm);
   core.svaMms.delete(data);
@@ -168,7 +176,13 @@ export function iommuSvaBindDevice(dev: Device, mm: Mm, drvdata: unknown = null)
   return newBond(dev, data, pasid, drvdata, false);
 }
 
-function newBond(dev: Device, data: IommuMmData, pasid: number, drvdata: unknown, extra: boolean): IommuSva | number {
+function newBond(
+  dev: Device,
+  data: IommuMmData,
+  pasid: number,
+  drvdata: unknown,
+  extra: boolean,
+): IommuSva | number {
   const core = dev.core;
   const handle = new AttachHandle(core.nextObjectId(), dev, pasid);
   handle.extra = extra;
@@ -322,7 +336,10 @@ export function pasidFreePlain(core: IommuCore, pasid: number): void {
  * [OPT:legacyMmExit]: `cb(dev, pasid, drvdata)` runs as deferred work after the mm's exit release
  * (never from inside it); the PASID stays until the driver unbinds.
  */
-export function iommuSvaSetMmExit(bond: IommuSva, cb: (dev: Device, pasid: number, drvdata: unknown) => void): void {
+export function iommuSvaSetMmExit(
+  bond: IommuSva,
+  cb: (dev: Device, pasid: number, drvdata: unknown) => void,
+): void {
   requireOption(bond.dev.core, 'legacyMmExit', 'iommuSvaSetMmExit');
   bond.mmExit = cb;
 }

@@ -96,7 +96,12 @@ function pagingLookup(domain: PagingDomain, vpn: number): number {
  * and ACCESS_* bits. Returns pfn * 16 + granted TC bits, XLATE_ABORT, XLATE_DEVICE_FAULT, or a
  * stall (isStalled / stallTagOf): the transaction waits for a RESUME.
  */
-export function iommuDmaTranslate(dev: Device, pasid: number | undefined, vpn: number, access: number): number {
+export function iommuDmaTranslate(
+  dev: Device,
+  pasid: number | undefined,
+  vpn: number,
+  access: number,
+): number {
   const iommu = dev.iommu;
   if (iommu === null || !dev.present) return XLATE_ABORT;
   const core = iommu.core;
@@ -104,9 +109,16 @@ export function iommuDmaTranslate(dev: Device, pasid: number | undefined, vpn: n
   const p = pasid ?? IOMMU_NO_PASID;
   const entry = dev.pasidTable!.peek(p);
   if (entry === null || entry.state !== 'ACTIVE') {
-    if (entry !== null && entry.stall && entry.state === 'QUIESCED') return stall(iommu, dev, pasid, vpn, access);
+    if (entry !== null && entry.stall && entry.state === 'QUIESCED')
+      return stall(iommu, dev, pasid, vpn, access);
     if (entry === null || entry.state === 'ABSENT' || entry.reportsFaults) {
-      iommu.recordFault(dev, p, vpn, access, entry?.state === 'DUMMY_ROOT' ? 'translation miss (dummy root)' : 'PASID entry not present');
+      iommu.recordFault(
+        dev,
+        p,
+        vpn,
+        access,
+        entry?.state === 'DUMMY_ROOT' ? 'translation miss (dummy root)' : 'PASID entry not present',
+      );
     }
     if (pasid !== undefined) core.noteDeviceUse(dev, pasid, 'DMA');
     return XLATE_ABORT;
@@ -118,8 +130,9 @@ export function iommuDmaTranslate(dev: Device, pasid: number | undefined, vpn: n
     return XLATE_ABORT;
   }
   const domain = entry.domain!;
-  if (domain.type === 'paging') {
-    const v = pagingLookup(domain as PagingDomain, vpn);
+  if (domain.type !== 'sva') {
+    // Kernel paging domains translate through their own mappings; user-owned tables are not modeled.
+    const v = domain.type === 'paging' ? pagingLookup(domain as PagingDomain, vpn) : 0;
     if ((v & need) === need) return v;
     iommu.recordFault(dev, p, vpn, access, 'no IOVA mapping');
     return XLATE_ABORT;
@@ -127,7 +140,13 @@ export function iommuDmaTranslate(dev: Device, pasid: number | undefined, vpn: n
   const tag = iotlbTag(domain, p);
   const cached = iommu.iotlb.lookup(tag, vpn);
   if (cached >= 0 && (cached & need) === need) return cached;
-  const w = walkMm(iommu, (domain as SvaDomain).mm, vpn, (access & ACCESS_WRITE) !== 0, (access & ACCESS_EXEC) !== 0);
+  const w = walkMm(
+    iommu,
+    (domain as SvaDomain).mm,
+    vpn,
+    (access & ACCESS_WRITE) !== 0,
+    (access & ACCESS_EXEC) !== 0,
+  );
   if ((w & need) === need) {
     iommu.iotlb.insert(tag, vpn, w);
     return w;
@@ -158,7 +177,13 @@ export function accessToFaultPerm(access: number): number {
  * granted, the device may page-request), or ATS_UR when the PASID cannot be translated at all.
  * `noWrite` is the request's no-write hint.
  */
-export function iommuAtsTranslate(dev: Device, pasid: number | undefined, vpn: number, access: number, noWrite: boolean): number {
+export function iommuAtsTranslate(
+  dev: Device,
+  pasid: number | undefined,
+  vpn: number,
+  access: number,
+  noWrite: boolean,
+): number {
   const iommu = dev.iommu;
   if (iommu === null || !dev.present || !dev.ats) return ATS_UR;
   const core = iommu.core;
@@ -168,13 +193,15 @@ export function iommuAtsTranslate(dev: Device, pasid: number | undefined, vpn: n
   const p = pasid ?? IOMMU_NO_PASID;
   const entry = dev.pasidTable!.peek(p);
   if (entry === null || entry.state === 'ABSENT' || entry.state === 'QUIESCED') {
-    if (entry === null || entry.state === 'ABSENT') iommu.recordFault(dev, p, vpn, access, 'PASID entry not present');
+    if (entry === null || entry.state === 'ABSENT')
+      iommu.recordFault(dev, p, vpn, access, 'PASID entry not present');
     if (pasid !== undefined) core.noteDeviceUse(dev, pasid, 'ATS translation request');
     return ATS_UR;
   }
   if (entry.state === 'DUMMY_ROOT' || access & ACCESS_PRIV) return 0;
   const domain = entry.domain!;
   if (domain.type === 'paging') return pagingLookup(domain as PagingDomain, vpn);
+  if (domain.type === 'user') return 0;
   return walkMm(iommu, (domain as SvaDomain).mm, vpn, !noWrite, (access & ACCESS_EXEC) !== 0);
 }
 

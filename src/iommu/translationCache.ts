@@ -133,7 +133,8 @@ export class TranslationCache {
 
   /** Calls `fn(tag, baseVpn, value)` for every valid entry (checkers and reports). */
   forEach(fn: (tag: number, baseVpn: number, value: number) => void): void {
-    for (let i = 0; i < this.entries; i++) if (this.tags[i] !== EMPTY) fn(this.tags[i], this.vpns[i], this.values[i]);
+    for (let i = 0; i < this.entries; i++)
+      if (this.tags[i] !== EMPTY) fn(this.tags[i], this.vpns[i], this.values[i]);
   }
 
   /** Whether any entry of `tag` (TC_ALL_TAGS: any entry) is valid. */
@@ -146,11 +147,10 @@ export class TranslationCache {
   }
 
   private setBase(tag: number, key: number, huge: boolean): number {
-    // Mix the page number (all 35 bits), the tag and the size so neighbours spread over sets.
+    // Indexed by the low page-number bits, as hardware does (neighbouring pages never collide),
+    // with the tag folded in so PASIDs share the sets evenly.
     const lo = key >>> 0;
-    const hi = (key / 4294967296) >>> 0;
-    let h = Math.imul(lo ^ (hi * 0x27d4eb2d), 0x9e3779b1) ^ Math.imul(tag + (huge ? 0x5bd1e995 : 0), 0x85ebca6b);
-    h ^= h >>> 15;
+    const h = (huge ? Math.imul(lo >>> 9, 0x2545f491) : lo) ^ (Math.imul(tag, 0x9e3779b1) >>> 11);
     return (h & this.setMask) * this.ways;
   }
 

@@ -51,6 +51,8 @@ export interface DmaDescriptor {
   readonly exec?: boolean;
   /** Requests carry the privileged bit (not supported for SVA). */
   readonly priv?: boolean;
+  /** Issue untranslated requests even though the device has ATS (default: translate through ATS). */
+  readonly untranslated?: boolean;
 }
 
 /** Why a job stopped early. */
@@ -148,8 +150,13 @@ export class DmaAccelerator implements DeviceEndpoint {
   submit(desc: DmaDescriptor): DmaJob | number {
     const dev = this.dev;
     if (!dev.present) return -ENODEV;
-    if (desc.pasid !== undefined && (!Number.isInteger(desc.pasid) || desc.pasid < 0 || desc.pasid >= dev.maxPasids)) return -EINVAL;
-    if (!Number.isInteger(desc.addr) || desc.addr < 0 || !Number.isInteger(desc.length) || desc.length <= 0) return -EINVAL;
+    if (
+      desc.pasid !== undefined &&
+      (!Number.isInteger(desc.pasid) || desc.pasid < 0 || desc.pasid >= dev.maxPasids)
+    )
+      return -EINVAL;
+    if (!Number.isInteger(desc.addr) || desc.addr < 0 || !Number.isInteger(desc.length) || desc.length <= 0)
+      return -EINVAL;
     if (desc.op === 'write' && desc.data !== undefined && desc.data.length !== desc.length) return -EINVAL;
     const job = new DmaJob(this.nextJobId++, desc, this.kernel);
     this.jobs.add(job);
@@ -219,7 +226,10 @@ export class DmaAccelerator implements DeviceEndpoint {
     if (job.status !== 'running') return;
     const dev = this.dev;
     const desc = job.desc;
-    const access = (desc.op === 'read' ? ACCESS_READ : ACCESS_WRITE) | (desc.exec ? ACCESS_EXEC : 0) | (desc.priv ? ACCESS_PRIV : 0);
+    const access =
+      (desc.op === 'read' ? ACCESS_READ : ACCESS_WRITE) |
+      (desc.exec ? ACCESS_EXEC : 0) |
+      (desc.priv ? ACCESS_PRIV : 0);
     while (job.bytesDone < desc.length) {
       if (!dev.present) return this.fail(job, 'ABORT');
       if (dev.failed) return this.fail(job, 'DEVICE_FAILED');
@@ -241,7 +251,7 @@ export class DmaAccelerator implements DeviceEndpoint {
   private translate(job: DmaJob, vpn: number, access: number): number {
     const dev = this.dev;
     const pasid = job.desc.pasid;
-    if (dev.ats) {
+    if (dev.ats && !job.desc.untranslated) {
       const tag = pasid ?? IOMMU_NO_PASID;
       const cached = dev.atc!.lookup(tag, vpn);
       if (grants(cached, access)) return resultPfn(cached);
@@ -287,7 +297,13 @@ export class DmaAccelerator implements DeviceEndpoint {
     const index = this.allocIndex();
     const perm = accessToFaultPerm(access);
     for (let i = 0; i < count; i++) {
-      const rc = dev.sendPageRequest({ pasid: job.desc.pasid, vpn: vpn + i, perm, index, last: i === count - 1 });
+      const rc = dev.sendPageRequest({
+        pasid: job.desc.pasid,
+        vpn: vpn + i,
+        perm,
+        index,
+        last: i === count - 1,
+      });
       if (rc === -EBUSY) throw new Error('page-request budget checked above');
       if (rc < 0) {
         this.fail(job, 'PRI_UNAVAILABLE');
@@ -310,7 +326,9 @@ export class DmaAccelerator implements DeviceEndpoint {
     const desc = job.desc;
     const tokens = this.kernel.contentMode === 'tokens';
     if (desc.op === 'read') {
-      if (tokens) job.tokens![Math.floor((desc.addr + job.bytesDone) / PAGE_SIZE) - Math.floor(desc.addr / PAGE_SIZE)] = content.token(pfn);
+      if (tokens)
+        job.tokens![Math.floor((desc.addr + job.bytesDone) / PAGE_SIZE) - Math.floor(desc.addr / PAGE_SIZE)] =
+          content.token(pfn);
       else content.read(pfn, inPage, job.data!, job.bytesDone, n);
       return;
     }

@@ -71,7 +71,11 @@ export class AccelDriver {
     list.push(ctx);
     this.byPasid.set(pasid, list);
     const kernel = this.accel.kernel;
-    const file = new OpenFile(kernel.newObjectId(), new Inode('device', kernel.newObjectId(), 0, null), this.ops);
+    const file = new OpenFile(
+      kernel.newObjectId(),
+      new Inode('device', kernel.newObjectId(), 0, null),
+      this.ops,
+    );
     file.privateData = ctx;
     return task.installFile(file);
   }
