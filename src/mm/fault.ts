@@ -46,14 +46,8 @@ import {
 import { addNewAnonRmapPmd, addNewAnonRmapPte, addRmapPte, moveAnonRmap, removeRmapPte } from './rmap.js';
 import { shmemGetPage } from './shmem.js';
 import { splitHugePmd, thpAllowed } from './thp.js';
-import type { Vma } from './vma.js';
+import { type Vma, vmaPageProt } from './vma.js';
 import { anonVmaPrepare } from './vmaOps.js';
-
-/** Whether the VMA's page protection (vm_page_prot) maps pages writable without a write fault. */
-function protWritable(vma: Vma): boolean {
-  // Shared writable mappings of tmpfs/shmem need no write notification, so they map writable.
-  return (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
-}
 
 /**
  * handle_mm_fault: resolves one fault at `vpn` in `vma` (which must contain it and allow the access;
@@ -113,7 +107,7 @@ function doAnonymousPage(vma: Vma, table: PteTable, i: number, vpn: number, writ
   if (vma.flags & VM_SHARED) return VM_FAULT_SIGBUS;
   kernel.stats.add(kernel.ctr.anonFaults);
   if (!write) {
-    table.e[i] = PTE_PRESENT | PTE_SPECIAL | PTE_YOUNG;
+    table.e[i] = PTE_PRESENT | PTE_SPECIAL | PTE_YOUNG | vmaPageProt(vma);
     table.e[i + 1] = mem.zeroPfn;
     kernel.stats.add(kernel.ctr.zeroPageMaps);
     return 0;
@@ -122,7 +116,8 @@ function doAnonymousPage(vma: Vma, table: PteTable, i: number, vpn: number, writ
   const pfn = mem.allocPage();
   if (pfn < 0) return VM_FAULT_OOM;
   addNewAnonRmapPte(mem, pfn, vma, vpn);
-  table.e[i] = PTE_PRESENT | PTE_YOUNG | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
+  table.e[i] =
+    PTE_PRESENT | PTE_YOUNG | vmaPageProt(vma) | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
   table.e[i + 1] = pfn;
   return 0;
 }
@@ -139,11 +134,7 @@ function mapFilePage(
   const mem = vma.mm.kernel.mem;
   mem.get(pfn);
   addRmapPte(mem, vma.mm, pfn);
-  table.e[i] =
-    PTE_PRESENT |
-    (young ? PTE_YOUNG : 0) |
-    (write || protWritable(vma) ? PTE_WRITE : 0) |
-    (write ? PTE_DIRTY : 0);
+  table.e[i] = PTE_PRESENT | (young ? PTE_YOUNG : 0) | vmaPageProt(vma) | (write ? PTE_WRITE | PTE_DIRTY : 0);
   table.e[i + 1] = pfn;
 }
 
@@ -180,7 +171,8 @@ function doFault(vma: Vma, table: PteTable, i: number, vpn: number, write: boole
   if (copy < 0) return VM_FAULT_OOM;
   mem.content.copy(copy, pfn);
   addNewAnonRmapPte(mem, copy, vma, vpn);
-  table.e[i] = PTE_PRESENT | PTE_YOUNG | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
+  table.e[i] =
+    PTE_PRESENT | PTE_YOUNG | vmaPageProt(vma) | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
   table.e[i + 1] = copy;
   kernel.stats.add(kernel.ctr.cowCopies);
   return 0;
@@ -268,13 +260,16 @@ function removeDeviceExclusiveEntry(vma: Vma, table: PteTable, i: number, vpn: n
   return 0;
 }
 
-/** restore_exclusive_pte: the device-exclusive entry at `i` becomes a present mapping again. */
+/**
+ * restore_exclusive_pte: the device-exclusive entry at `i` becomes a present mapping again, old,
+ * with the VMA's protection (inaccessible in a PROT_NONE VMA), writable and dirty only if the entry
+ * was writable and the VMA allows writes.
+ */
 export function restoreExclusivePte(vma: Vma, table: PteTable, i: number): void {
   const mem = vma.mm.kernel.mem;
   const f = table.e[i];
   const pfn = table.e[i + 1];
-  let nf = PTE_PRESENT | (f & PTE_SOFT_DIRTY);
-  if (protWritable(vma)) nf |= PTE_WRITE;
+  let nf = PTE_PRESENT | vmaPageProt(vma) | (f & PTE_SOFT_DIRTY);
   if (f & PTE_WRITE && vma.flags & VM_WRITE) nf |= PTE_WRITE | PTE_DIRTY;
   mem.addMapcount(pfn, 1);
   table.e[i] = nf;
@@ -328,7 +323,8 @@ function wpPageCopy(vma: Vma, table: PteTable, i: number, vpn: number, oldPfn: n
   table.e[i] = 0;
   flushTlbRange(mm, vpn, vpn + 1);
   addNewAnonRmapPte(mem, fresh, vma, vpn);
-  table.e[i] = PTE_PRESENT | PTE_YOUNG | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
+  table.e[i] =
+    PTE_PRESENT | PTE_YOUNG | vmaPageProt(vma) | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
   table.e[i + 1] = fresh;
   invalidateRangeEnd(range);
   if (oldPfn !== 0) mem.put(oldPfn);
@@ -347,7 +343,7 @@ function doHugePmdAnonymousPage(vma: Vma, block: number, write: boolean): number
       kernel.stats.add(kernel.ctr.thpFallbacks);
       return VM_FAULT_FALLBACK;
     }
-    vma.mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_SPECIAL | PTE_YOUNG, hz);
+    vma.mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_SPECIAL | PTE_YOUNG | vmaPageProt(vma), hz);
     return 0;
   }
   const head = mem.allocHugeFolio();
@@ -357,7 +353,7 @@ function doHugePmdAnonymousPage(vma: Vma, block: number, write: boolean): number
   }
   addNewAnonRmapPmd(mem, head, vma, block);
   const writable = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
-  vma.mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_YOUNG | writable, head);
+  vma.mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_YOUNG | vmaPageProt(vma) | writable, head);
   kernel.stats.add(kernel.ctr.thpFaults);
   return 0;
 }

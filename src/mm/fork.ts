@@ -39,7 +39,7 @@ import {
   PTE_YOUNG,
 } from './pte.js';
 import { accountRss, addNewAnonRmapPte, addRmapPmd, addRmapPte } from './rmap.js';
-import { Vma } from './vma.js';
+import { Vma, vmaPageProt } from './vma.js';
 import { anonVmaPrepare, linkAnonChain, linkVma } from './vmaOps.js';
 
 /** dup_mmap: a new mm that is a copy-on-write copy of `parent`. */
@@ -88,7 +88,10 @@ function copyPageRange(dst: Vma, src: Vma): void {
   if (range !== null) invalidateRangeEnd(range);
 }
 
-/** copy_present_page: the child gets its own exclusive copy of a pinned anonymous page. */
+/**
+ * copy_present_page: the child gets its own exclusive copy of a pinned anonymous page, mapped with
+ * the child VMA's protection (inaccessible in a PROT_NONE VMA), writable if the VMA allows writes.
+ */
 function copyPinnedPage(dst: Vma, vpn: number, pfn: number, de: Uint32Array, i: number): void {
   const mem = dst.mm.kernel.mem;
   anonVmaPrepare(dst);
@@ -96,7 +99,7 @@ function copyPinnedPage(dst: Vma, vpn: number, pfn: number, de: Uint32Array, i: 
   if (copy < 0) throw new NotModeledError('out of memory during fork');
   mem.content.copy(copy, pfn);
   addNewAnonRmapPte(mem, copy, dst, vpn);
-  de[i] = PTE_PRESENT | (dst.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
+  de[i] = PTE_PRESENT | vmaPageProt(dst) | (dst.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
   de[i + 1] = copy;
 }
 

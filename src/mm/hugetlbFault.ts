@@ -16,7 +16,7 @@ import { flushTlbRange, invalidateRangeEnd, invalidateRangeStart, MMU_NOTIFY_CLE
 import { PG_ANON, PG_ANON_EXCLUSIVE } from './physmem.js';
 import { PTE_DIRTY, PTE_HUGE, PTE_KIND_MASK, PTE_NONE, PTE_PRESENT, PTE_WRITE, PTE_YOUNG } from './pte.js';
 import { addNewAnonRmapPmd, removeRmapPmd } from './rmap.js';
-import type { Vma } from './vma.js';
+import { type Vma, vmaPageProt } from './vma.js';
 import { anonVmaPrepare } from './vmaOps.js';
 
 export function hugetlbFault(vma: Vma, vpn: number, faultFlags: number): number {
@@ -44,9 +44,9 @@ function hugetlbNoPage(vma: Vma, block: number, write: boolean): number {
   if (head < 0) return head === -ENOSPC ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
   if (fromResv) vma.hugetlbResv!.delete(hugeIndex);
   addNewAnonRmapPmd(kernel.mem, head, vma, block);
-  // A private mapping's page starts read-only; a write fault then takes it over in hugetlb_wp.
-  const writable = shared && vma.flags & VM_WRITE ? PTE_WRITE : 0;
-  mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_YOUNG | writable, head);
+  // A private mapping's page starts read-only (vm_page_prot); a write fault then takes it over in
+  // hugetlb_wp. A shared writable mapping's page is writable at once.
+  mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_YOUNG | vmaPageProt(vma), head);
   if (write && !shared) return hugetlbWp(vma, block, mm.pt.hugeFlags(block));
   return 0;
 }
@@ -71,7 +71,7 @@ function hugetlbWp(vma: Vma, block: number, hflags: number): number {
   flushTlbRange(mm, block, block + HPAGE_PMD_NR);
   addNewAnonRmapPmd(mem, fresh, vma, block);
   const writable = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
-  mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_YOUNG | writable, fresh);
+  mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_YOUNG | vmaPageProt(vma) | writable, fresh);
   invalidateRangeEnd(range);
   mem.put(head);
   kernel.stats.add(kernel.ctr.cowCopies);

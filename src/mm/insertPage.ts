@@ -4,10 +4,10 @@
 // a reference, a mapcount and a file-RSS count.
 
 import { EBUSY, EFAULT } from '../sim/errno.js';
-import { VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE } from './constants.js';
-import { PTE_KIND_MASK, PTE_NONE, PTE_PRESENT, PTE_WRITE, PTE_YOUNG } from './pte.js';
+import { VM_MIXEDMAP, VM_PFNMAP } from './constants.js';
+import { PTE_KIND_MASK, PTE_NONE, PTE_PRESENT, PTE_YOUNG } from './pte.js';
 import { addRmapPte } from './rmap.js';
-import type { Vma } from './vma.js';
+import { type Vma, vmaPageProt } from './vma.js';
 
 /** vm_insert_page: 0, -EFAULT (outside the VMA), -EINVAL (a PFN map) or -EBUSY (already mapped). */
 export function vmInsertPage(vma: Vma, vpn: number, pfn: number): number {
@@ -21,8 +21,7 @@ export function vmInsertPage(vma: Vma, vpn: number, pfn: number): number {
   if ((table.e[i] & PTE_KIND_MASK) !== PTE_NONE) return -EBUSY;
   mem.get(pfn);
   addRmapPte(mem, mm, pfn);
-  const writable = (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
-  table.e[i] = PTE_PRESENT | PTE_YOUNG | (writable ? PTE_WRITE : 0);
+  table.e[i] = PTE_PRESENT | PTE_YOUNG | vmaPageProt(vma);
   table.e[i + 1] = pfn;
   return 0;
 }

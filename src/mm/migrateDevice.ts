@@ -11,6 +11,7 @@
 import { EBUSY, EINVAL } from '../sim/errno.js';
 import { NotModeledError } from '../sim/errors.js';
 import { GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, PGD_NR, PUD_NR, VM_SPECIAL, VM_WRITE } from './constants.js';
+import type { PageCache } from './file.js';
 import type { Kernel } from './kernel.js';
 import { removeMigrationPtes, splitFolio, tryToMigrate } from './migrate.js';
 import { flushTlbRange, invalidateRangeEnd, invalidateRangeStart, MMU_NOTIFY_MIGRATE } from './mmuNotify.js';
@@ -39,7 +40,7 @@ import {
 } from './pte.js';
 import { addNewAnonRmapPte } from './rmap.js';
 import { splitHugePmd } from './thp.js';
-import type { Vma } from './vma.js';
+import { type Vma, vmaPageProt } from './vma.js';
 import { anonVmaPrepare } from './vmaOps.js';
 
 export const MIGRATE_PFN_VALID = 1;
@@ -375,6 +376,15 @@ function migratePagesInner(
       continue;
     }
     const pf = mem.pageFlags(page);
+    if (pf & PG_PAGECACHE) {
+      // The page-cache slot now holds the new page, and the cache's reference moves with it; the
+      // dirty bit moves too. The old page keeps only the migration's reference.
+      const cache = mem.mappingObject(mem.mappingOf(page)) as PageCache;
+      mem.get(newpage);
+      cache.set(mem.indexOf(page), newpage);
+      mem.put(page);
+      if (pf & PG_DIRTY) mem.clearPageFlag(page, PG_DIRTY);
+    }
     mem.setMapping(newpage, mem.mappingOf(page), mem.indexOf(page), (pf & PG_ANON) !== 0);
     if (pf & PG_DIRTY) mem.setPageFlag(newpage, PG_DIRTY);
   }
@@ -405,10 +415,11 @@ function insertPage(args: MigrateVma, vpn: number, newpage: number): boolean {
   const kind = mem.zone(newpage).kind;
   addNewAnonRmapPte(mem, newpage, vma, vpn);
   mem.get(newpage);
+  // A coherent or system page is mapped with the VMA's protection (inaccessible for PROT_NONE).
   table.e[i] =
     kind === ZONE_DEVICE_PRIVATE
       ? PTE_DEVICE_PRIVATE | (writable ? PTE_WRITE : 0)
-      : PTE_PRESENT | PTE_YOUNG | (writable ? PTE_WRITE | PTE_DIRTY : 0);
+      : PTE_PRESENT | PTE_YOUNG | vmaPageProt(vma) | (writable ? PTE_WRITE | PTE_DIRTY : 0);
   table.e[i + 1] = newpage;
   if (flush) flushTlbRange(mm, vpn, vpn + 1);
   return true;

@@ -15,7 +15,6 @@ import {
   VM_ACCESS_FLAGS,
   VM_EXEC,
   VM_READ,
-  VM_SHARED,
   VM_WRITE,
 } from './constants.js';
 import type { Mm } from './mm.js';
@@ -40,7 +39,7 @@ import {
   PTE_WRITE,
 } from './pte.js';
 import { splitHugePmd } from './thp.js';
-import type { Vma } from './vma.js';
+import { type Vma, vmaPageProt } from './vma.js';
 import { vmaModifyFlags } from './vmaOps.js';
 
 /** calc_vm_prot_bits. */
@@ -121,17 +120,13 @@ export function changeProtection(vma: Vma, startVpn: number, endVpn: number): vo
   if (downgraded) flushTlbRange(mm, startVpn, endVpn);
 }
 
-/** New attribute bits of a present entry under `vma`'s (new) protection. */
+/** New attribute bits of a present entry under `vma`'s (new) protection (pte_modify). */
 function newPresentFlags(vma: Vma, f: number, exclusiveAnon: boolean): number {
-  const accessible = (vma.flags & VM_ACCESS_FLAGS) !== 0;
-  let nf = f & ~(PTE_WRITE | PTE_PROTNONE);
-  if (!accessible) return nf | PTE_PROTNONE;
-  if (vma.flags & VM_WRITE) {
-    // Shared writable: vm_page_prot is writable. Private: only an exclusive anonymous page may be
-    // upgraded now (MM_CP_TRY_CHANGE_WRITABLE and can_change_pte_writable).
-    if (vma.flags & VM_SHARED || exclusiveAnon) nf |= PTE_WRITE;
-  }
-  return nf;
+  // The new vm_page_prot: inaccessible for PROT_NONE, writable for a shared writable VMA.
+  const nf = (f & ~(PTE_WRITE | PTE_PROTNONE)) | vmaPageProt(vma);
+  // Private writable: only an exclusive anonymous page may be upgraded now
+  // (MM_CP_TRY_CHANGE_WRITABLE and can_change_pte_writable).
+  return vma.flags & VM_WRITE && exclusiveAnon ? nf | PTE_WRITE : nf;
 }
 
 /** Whether an entry lost a permission it had (so the TLB must be flushed). */

@@ -4,9 +4,10 @@
 // merges are rare next to lookups, which hit a one-entry cache most of the time.
 
 import type { AnonVma } from './anonVma.js';
-import { VM_HUGETLB, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED } from './constants.js';
+import { VM_ACCESS_FLAGS, VM_HUGETLB, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE } from './constants.js';
 import type { OpenFile } from './file.js';
 import type { Mm } from './mm.js';
+import { PTE_PROTNONE, PTE_WRITE } from './pte.js';
 
 export class Vma {
   /** Creation order within the kernel (orders reverse-map walks like the kernel's interval trees). */
@@ -66,6 +67,19 @@ export class Vma {
   contains(vpn: number): boolean {
     return vpn >= this.start && vpn < this.end;
   }
+}
+
+/**
+ * vma->vm_page_prot as the protection bits of a present PTE made for `vma` (mk_pte(page,
+ * vma->vm_page_prot)): PTE_PROTNONE when the VMA allows no access (PROT_NONE: the entry stays
+ * present but the CPU faults on it), PTE_WRITE when it is shared and writable (tmpfs, shmem and
+ * device files need no write notification), else 0: read-only until a write fault or an explicit
+ * pte_mkwrite. Every path that builds a present PTE starts from these bits.
+ */
+export function vmaPageProt(vma: Vma): number {
+  const f = vma.flags;
+  if (!(f & VM_ACCESS_FLAGS)) return PTE_PROTNONE;
+  return (f & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE) ? PTE_WRITE : 0;
 }
 
 export class VmaList {
