@@ -91,7 +91,7 @@ const dmaTranslations: Figure = {
     }),
 };
 
-const IOPF_PAGES = 1 << 14;
+const IOPF_PAGES = 1 << 16;
 
 const iopf: Figure = {
   name: 'sva.iopf_per_s',

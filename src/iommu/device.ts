@@ -107,6 +107,8 @@ export class Device {
   /** The IOMMU's tables for this device (null without an IOMMU). */
   readonly pasidTable: PasidTable | null;
   endpoint: DeviceEndpoint | null = null;
+  /** Actor name of the device's link (events delivering its responses). */
+  readonly linkActor: string;
 
   /** Still on the bus (surprise removal clears it: invalidations to it are skipped). */
   present = true;
@@ -167,6 +169,7 @@ export class Device {
       throw new RangeError(`device ${this.name}: maxPasids is at most 2^20, got ${this.maxPasids}`);
     this.atc = this.ats ? new TranslationCache({ entries: options.atcEntries ?? 512 }) : null;
     this.pasidTable = iommu === null ? null : new PasidTable(iommu.flavour, this.maxPasids);
+    this.linkActor = `${this.name}/link`;
   }
 
   // ---- PRI (device side) ------------------------------------------------------------------------
@@ -186,7 +189,8 @@ export class Device {
       if (this.priOutstanding >= this.priAllocation) return -EBUSY;
       this.priOutstanding++;
       const pasid = req.pasid ?? -1;
-      let g = this.openGroups.find((o) => !o.closed && o.index === req.index && o.pasid === pasid);
+      let g: OutstandingGroup | undefined;
+      for (const o of this.openGroups) if (!o.closed && o.index === req.index && o.pasid === pasid) g = o;
       if (g === undefined) {
         g = { pasid, index: req.index, requests: 0, closed: false };
         this.openGroups.push(g);

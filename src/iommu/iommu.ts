@@ -19,7 +19,7 @@ import {
   type PageResponseCode,
 } from './constants.js';
 import type { IommuCore } from './core.js';
-import { Device, type DeviceOptions, type PageRequestMessage } from './device.js';
+import type { Device, DeviceOptions, PageRequestMessage, PageResponseMessage } from './device.js';
 import { type IopfFault, IopfQueue, iopfQueueDiscardPartial, iommuReportDeviceFault } from './iopf.js';
 import { TranslationCache } from './translationCache.js';
 
@@ -160,7 +160,10 @@ export class Iommu {
     this.asidsUsed = new Uint8Array(1 << this.asidBits);
     this.asidsUsed[0] = 1;
     this.commands = options.recordCommands ? [] : null;
+    this.prqActor = `${this.name}/prq`;
   }
+
+  private readonly prqActor: string;
 
   /** A device behind this IOMMU, in a group of its own unless `options.group` says otherwise. */
   addDevice(options: DeviceOptions): Device {
@@ -275,11 +278,14 @@ export class Iommu {
   private kickPrq(): void {
     if (this.prqScheduled || this.prqPaused || this.prq.length === 0) return;
     this.prqScheduled = true;
-    this.core.kernel.events.schedule(this.core.costs.prqIrqNs, `${this.name}/prq`, () => {
-      this.prqScheduled = false;
-      if (!this.prqPaused) this.handlePrq();
-    });
+    this.core.kernel.events.schedule(this.core.costs.prqIrqNs, this.prqActor, this.onPrqIrq);
   }
+
+  /** The page-request interrupt's thread (one bound function for every event). */
+  private readonly onPrqIrq = (): void => {
+    this.prqScheduled = false;
+    if (!this.prqPaused) this.handlePrq();
+  };
 
   /**
    * The driver's page-request thread: consumes every queued request in order, screens it (R-SVA-61,

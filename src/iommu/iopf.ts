@@ -67,7 +67,8 @@ export class IopfParam {
 
 interface IopfWork {
   readonly dev: Device;
-  readonly run: () => void;
+  readonly run: (group: IopfGroup) => void;
+  readonly group: IopfGroup;
 }
 
 /** The IOPF work queue of one IOMMU instance. Items run in queue order (one worker). */
@@ -79,15 +80,17 @@ export class IopfQueue {
   paused = false;
   private scheduled = false;
 
-  constructor(readonly iommu: Iommu) {}
+  constructor(readonly iommu: Iommu) {
+    this.actor = `${iommu.name}/iopf`;
+  }
 
   get queued(): number {
     return this.work.length - this.head;
   }
 
-  /** queue_work: `run` happens later, on the queue's worker. */
-  queueWork(dev: Device, run: () => void): void {
-    this.work.push({ dev, run });
+  /** queue_work: `run(group)` happens later, on the queue's worker. */
+  queueWork(dev: Device, run: (group: IopfGroup) => void, group: IopfGroup): void {
+    this.work.push({ dev, run, group });
     this.kick();
   }
 
@@ -95,11 +98,14 @@ export class IopfQueue {
   runOne(): boolean {
     if (this.head >= this.work.length) return false;
     const item = this.work[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.work.length) {
+    if (this.head === this.work.length) {
+      this.work.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.work.length) {
       this.work.splice(0, this.head);
       this.head = 0;
     }
-    item.run();
+    item.run(item.group);
     return true;
   }
 
@@ -118,13 +124,17 @@ export class IopfQueue {
     if (this.scheduled || this.paused || this.queued === 0) return;
     this.scheduled = true;
     const core = this.iommu.core;
-    core.kernel.events.schedule(core.costs.iopfWorkNs, `${this.iommu.name}/iopf`, () => {
-      this.scheduled = false;
-      if (this.paused) return;
-      this.runOne();
-      this.kick();
-    });
+    core.kernel.events.schedule(core.costs.iopfWorkNs, this.actor, this.onWorker);
   }
+
+  private readonly actor: string;
+  /** The worker's turn (one bound function for every event). */
+  private readonly onWorker = (): void => {
+    this.scheduled = false;
+    if (this.paused) return;
+    this.runOne();
+    this.kick();
+  };
 }
 
 /** iopf_queue_add_device: 0, -EBUSY (already on a queue) or -ENODEV (driver cannot respond). */

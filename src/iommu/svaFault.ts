@@ -74,6 +74,6 @@ export function svaHandleIopf(group: IopfGroup): void {
 
 /** iommu_sva_iopf_handler: queues the group on the IOMMU's IOPF work queue and returns 0. */
 export function svaIopfHandler(group: IopfGroup): number {
-  group.dev.iommu!.iopfQueue.queueWork(group.dev, () => svaHandleIopf(group));
+  group.dev.iommu!.iopfQueue.queueWork(group.dev, svaHandleIopf, group);
   return 0;
 }

@@ -132,7 +132,10 @@ export class DmaAccelerator implements DeviceEndpoint {
       throw new RangeError(`pagesPerGroup must be a whole number >= 1, got ${this.pagesPerGroup}`);
     }
     dev.endpoint = this;
+    this.dmaActor = `${dev.name}/dma`;
   }
+
+  private readonly dmaActor: string;
 
   get name(): string {
     return this.dev.name;
@@ -205,8 +208,11 @@ export class DmaAccelerator implements DeviceEndpoint {
   // ---- the engine -------------------------------------------------------------------------------
 
   private schedule(job: DmaJob, delayNs: number): void {
-    this.kernel.events.schedule(delayNs, `${this.dev.name}/dma`, () => this.step(job));
+    this.kernel.events.schedule(delayNs, this.dmaActor, this.stepFn, job);
   }
+
+  /** One bound step function for every event of every job. */
+  private readonly stepFn = (job: DmaJob): void => this.step(job);
 
   private fail(job: DmaJob, error: DmaError): void {
     job.status = 'error';
@@ -291,7 +297,7 @@ export class DmaAccelerator implements DeviceEndpoint {
     const count = Math.min(this.pagesPerGroup, lastVpn - vpn + 1, dev.priAllocation);
     if (dev.priAllocation - dev.priOutstanding < count) {
       // Out of page-request credits: try again once responses have come back.
-      this.kernel.events.schedule(this.core.costs.priResponseNs, `${dev.name}/dma`, () => this.step(job));
+      this.schedule(job, this.core.costs.priResponseNs);
       return;
     }
     const index = this.allocIndex();
