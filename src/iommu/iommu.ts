@@ -376,6 +376,7 @@ export class Iommu {
       code,
       by,
     });
+    const msg: InFlightResponse = { dev, pasid, index: fault.grpid, code };
     if (stall) {
       this.command({
         op: 'resume',
@@ -383,15 +384,25 @@ export class Iommu {
         tag: fault.grpid,
         detail: code === IOMMU_PAGE_RESP_SUCCESS ? 'retry' : 'abort',
       });
-      core.kernel.events.schedule(core.costs.priResponseNs, `${dev.name}/link`, () => {
-        if (dev.present) dev.endpoint?.stallResume?.(fault.grpid, code === IOMMU_PAGE_RESP_SUCCESS);
-      });
+      core.kernel.events.schedule(core.costs.priResponseNs, dev.linkActor, deliverResume, msg);
       return;
     }
-    this.command({ op: 'page-response', dev: dev.name, pasid, tag: fault.grpid, detail: String(code) });
-    const index = fault.grpid;
-    core.kernel.events.schedule(core.costs.priResponseNs, `${dev.name}/link`, () => {
-      dev.receivePageResponse({ pasid, index, code });
-    });
+    if (this.commands !== null) {
+      this.command({ op: 'page-response', dev: dev.name, pasid, tag: fault.grpid, detail: String(code) });
+    }
+    core.kernel.events.schedule(core.costs.priResponseNs, dev.linkActor, deliverPageResponse, msg);
   }
+}
+
+/** A response on its way to the device. */
+interface InFlightResponse extends PageResponseMessage {
+  readonly dev: Device;
+}
+
+function deliverPageResponse(msg: InFlightResponse): void {
+  msg.dev.receivePageResponse(msg);
+}
+
+function deliverResume(msg: InFlightResponse): void {
+  if (msg.dev.present) msg.dev.endpoint?.stallResume?.(msg.index, msg.code === IOMMU_PAGE_RESP_SUCCESS);
 }
