@@ -181,6 +181,11 @@ export class IommuCore {
     return dev;
   }
 
+  /** Whether a bounded log may take one more entry. */
+  hasLogRoom(list: readonly unknown[]): boolean {
+    return list.length < this.options.maxLogEntries;
+  }
+
   /** Appends to a bounded log: past the limit entries are only counted. */
   log<T>(list: T[], entry: T): void {
     if (list.length < this.options.maxLogEntries) list.push(entry);

@@ -214,7 +214,12 @@ export class Device {
   /** A PRG response arrives from the IOMMU (R-SVA-114, R-SVA-115). */
   receivePageResponse(resp: PageResponseMessage): void {
     if (!this.present) return;
-    this.core.log(this.responsesReceived, resp);
+    // The log keeps the message as the device saw it (not the IOMMU's in-flight record).
+    if (this.core.hasLogRoom(this.responsesReceived)) {
+      this.responsesReceived.push({ pasid: resp.pasid, index: resp.index, code: resp.code });
+    } else {
+      this.core.droppedLogEntries++;
+    }
     if (resp.pasid !== undefined && !this.prgRespPasidRequired) {
       this.core.diag.deviceUb(
         this,
