@@ -95,6 +95,15 @@ export class AttachHandle {
   /** [OPT:legacyMmExit]: the driver's exit notification. */
   mmExit: ((dev: Device, pasid: number, drvdata: unknown) => void) | null = null;
 
+  /**
+   * The bond's state (sva.md 5.3): BOUND while its mm lives, BOUND_DEFUNCT once the mm's exit
+   * teardown ran (the entry is quiesced, users unchanged), DETACHED after the last unbind.
+   */
+  get state(): 'BOUND' | 'BOUND_DEFUNCT' | 'DETACHED' {
+    if (this.detached) return 'DETACHED';
+    return this.domain instanceof SvaDomain && this.domain.mm.users === 0 ? 'BOUND_DEFUNCT' : 'BOUND';
+  }
+
   constructor(id: number, dev: Device, pasid: number) {
     this.id = id;
     this.dev = dev;

@@ -84,6 +84,20 @@ describe('attach and domains', () => {
     expect([p.mm!.users, p.mm!.count]).toEqual([1, 1 + 3 * 2]);
   });
 
+  it('5.3: a bond is BOUND, BOUND_DEFUNCT after the exit teardown (users unchanged), DETACHED after the last unbind', () => {
+    const w = svaWorld();
+    const p = w.kernel.spawn();
+    const b = bond(iommuSvaBindDevice(w.A.dev, p.mm!));
+    expect(bond(iommuSvaBindDevice(w.A.dev, p.mm!))).toBe(b);
+    expect([b.state, b.users]).toEqual(['BOUND', 2]);
+    p.exit();
+    expect([b.state, b.users, w.A.dev.pasidTable!.state(1)]).toEqual(['BOUND_DEFUNCT', 2, 'QUIESCED']);
+    iommuSvaUnbindDevice(b);
+    expect([b.state, w.A.dev.pasidTable!.state(1)]).toEqual(['BOUND_DEFUNCT', 'QUIESCED']);
+    iommuSvaUnbindDevice(b);
+    expect([b.state, w.A.dev.pasidTable!.state(1)]).toEqual(['DETACHED', 'ABSENT']);
+  });
+
   it('R-SVA-42: VT-d drops the notifier count after a grace period; AMD unregisters synchronously inside unbind', () => {
     for (const [flavour, countAfterUnbind] of [
       ['vtd', 2],
