@@ -10,3 +10,7 @@ export * from './mm/index.js';
 export * from './notifier/index.js';
 export * from './sim/index.js';
 export * from './workload/oracle/index.js';
+export * from './report/chromeTrace.js';
+export * from './report/traceValidate.js';
+export { formatSummary, summaryJson } from './report/summaryText.js';
+export * from './report/html.js';

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The `hetmem` command. Host code only: it parses arguments, runs the model, prints. Exit codes:
-// 0 success, 1 expectations failed, 2 bad input.
+// 0 success, 1 expectations failed, 2 bad input, 3 a limit of the run was reached.
 
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { InputError } from '../sim/errors.js';
+import { InputError, LimitError } from '../sim/errors.js';
 import { oracleCheck, oracleReplay } from './oracle.js';
 import { runCommand } from './run.js';
+import { examplesCommand, schemaCommand, validateCommand } from './scenarioCommands.js';
 
 function parseSeed(value: string): number {
   const n = Number(value);
@@ -27,13 +28,40 @@ const program = new Command()
 
 program
   .command('run')
-  .description('run a scenario (without one: the built-in tour of the address-space model)')
-  .argument('[scenario]', 'scenario file (scenario files arrive with the simulation engine)')
-  .option('--seed <n>', 'random seed', parseSeed, 1)
-  .option('--json', 'print the report as JSON')
-  .option('--quiet', 'print only the summary')
-  .action((scenario, options) => {
-    process.exitCode = runCommand(scenario, options);
+  .description(
+    'run a scenario (without one: the built-in story of a GPU and an accelerator sharing a process)',
+  )
+  .argument('[scenario]', 'scenario file (YAML or JSON); see `hetmem examples`')
+  .option('--seed <n>', "random seed (default: the scenario's)", parseSeed)
+  .option('--json', 'print the summary as JSON')
+  .option('--quiet', 'print one line')
+  .option('--trace <file>', 'write a Chrome Trace Event JSON file (open it in Perfetto)')
+  .option('--report <file>', 'write a standalone HTML report with plots')
+  .action(async (scenario, options) => {
+    process.exitCode = await runCommand(scenario, options);
+  });
+
+program
+  .command('validate')
+  .description('check scenario files without running them')
+  .argument('<files...>', 'scenario files')
+  .action((files) => {
+    process.exitCode = validateCommand(files);
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of scenario files (for editor completion)')
+  .action(() => {
+    process.exitCode = schemaCommand();
+  });
+
+program
+  .command('examples')
+  .description('list the example scenarios, or print one')
+  .argument('[name]', 'example to print')
+  .action((name) => {
+    process.exitCode = examplesCommand(name);
   });
 
 const oracle = program
@@ -62,8 +90,12 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof InputError) {
-    process.stderr.write(`hetmem: ${error.message}\n`);
+    process.stderr.write(`hetmem: ${error.message.replaceAll('\n', '\nhetmem: ')}\n`);
     process.exit(2);
+  }
+  if (error instanceof LimitError) {
+    process.stderr.write(`hetmem: ${error.message} (limit ${error.limit}; raise it in machine.limits)\n`);
+    process.exit(3);
   }
   throw error;
 }

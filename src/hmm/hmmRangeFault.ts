@@ -150,6 +150,7 @@ export function hmmRangeFault(range: HmmRange): number {
   const mm = range.notifier.mm;
   if (mm === null) throw new KernelBug('hmm_range_fault with a notifier that is not inserted');
   if (mm.users <= 0) throw new KernelBug('hmm_range_fault on an mm without users (no mmget_not_zero?)');
+  mm.kernel.charge((range.endVpn - range.startVpn) * mm.kernel.costs.ptePageNs);
   const walk = new HmmWalk(range, mm);
   for (let restarts = 0; ; restarts++) {
     if (restarts === MAX_RESTARTS) {

@@ -8,7 +8,7 @@ import type { Kernel } from '../mm/kernel.js';
 import type { Mm } from '../mm/mm.js';
 import type { CounterId } from '../sim/stats.js';
 import { InvariantError } from '../sim/errors.js';
-import { DEFAULT_SVA_COSTS, type SvaCosts } from './costs.js';
+import { type SvaCosts, svaCostsOf } from './costs.js';
 import { Device, type DeviceOptions } from './device.js';
 import { IommuGroup } from './group.js';
 import { Iommu, type IommuOptions } from './iommu.js';
@@ -107,7 +107,7 @@ export class IommuCore {
     cores.set(kernel, this);
     this.kernel = kernel;
     this.options = resolveSvaOptions(options);
-    this.costs = { ...DEFAULT_SVA_COSTS, ...costs };
+    this.costs = { ...svaCostsOf(kernel.costs), ...costs };
     this.pasids = new PasidAllocator(kernel.clock, {
       spaceSize: this.options.pasidSpace,
       policy: this.options.pasidReuse,
@@ -193,7 +193,7 @@ export class IommuCore {
   }
 
   private diagnose(kind: Diagnostic['kind'], dev: Device, message: string): void {
-    this.log(this.diagnostics, { tNs: this.kernel.clock.nowNs, kind, dev: dev.name, message });
+    this.log(this.diagnostics, { tNs: this.kernel.engine.nowNs, kind, dev: dev.name, message });
   }
 
   // ---- strictUnbind (R-SVA-40) --------------------------------------------------------------

@@ -283,16 +283,34 @@ export class Device {
       this.sendPageRequest({ pasid, vpn: 0, perm: 0, index: 0, last: true });
       return;
     }
-    const kernel = this.core.kernel;
-    for (let steps = 0; this.outstandingFor(pasid) > 0; steps++) {
-      if (steps >= 1_000_000 || !kernel.events.step()) {
-        if (this.outstandingFor(pasid) === 0) break;
+    // Waiting is the host's work running to completion: the IOMMU consumes its queue, the fault
+    // work runs, and the responses already on the link arrive (their delay is charged).
+    const iommu = this.iommu;
+    for (let rounds = 0; this.outstandingFor(pasid) > 0; rounds++) {
+      if (rounds >= 16 || iommu === null) {
         throw new LimitError(
           'device.stopPasid',
-          steps,
+          rounds,
           `device ${this.name} waited for ${this.outstandingFor(pasid)} page responses on PASID ${pasid} that never came`,
         );
       }
+      iommu.handlePrq();
+      iommu.iopfQueue.flush();
+      this.flushLink();
+    }
+  }
+
+  /** Responses on their way to the device (delivered by an event, or at once by `flushLink`). */
+  readonly linkQueue: (PageResponseMessage & { delivered: boolean })[] = [];
+
+  /** Delivers every response already on the link now (the waiting device sees them arrive). */
+  flushLink(): void {
+    while (this.linkQueue.length > 0) {
+      const msg = this.linkQueue.shift()!;
+      if (msg.delivered) continue;
+      msg.delivered = true;
+      this.core.kernel.charge(this.core.costs.priResponseNs);
+      this.receivePageResponse(msg);
     }
   }
 

@@ -25,7 +25,7 @@ export function iotlbTag(domain: IommuDomain, pasid: number): number {
 /** Invalidates the PASID-entry cache for (dev, pasid) (VT-d's PASID cache; SMMU's CD cache). */
 export function flushPasidCache(iommu: Iommu, dev: Device, pasid: number): void {
   iommu.core.stats.add(iommu.core.ctr.pasidCacheInvalidations);
-  iommu.core.kernel.clock.advance(iommu.core.costs.iotlbInvalidationNs);
+  iommu.core.kernel.charge(iommu.core.costs.iotlbInvalidationNs);
   iommu.command({ op: 'pasid-cache-inv', dev: dev.name, pasid });
 }
 
@@ -45,7 +45,7 @@ export function flushIotlb(iommu: Iommu, tag: number, startVpn: number, endVpn: 
     end = Number.MAX_SAFE_INTEGER;
   }
   core.stats.add(core.ctr.iotlbInvalidations);
-  core.kernel.clock.advance(core.costs.iotlbInvalidationNs);
+  core.kernel.charge(core.costs.iotlbInvalidationNs);
   iommu.command({ op: 'iotlb-inv', tag, startVpn: start, endVpn: end });
   if (end === Number.MAX_SAFE_INTEGER) iommu.iotlb.invalidateTag(tag);
   else iommu.iotlb.invalidateRange(tag, start, end);
@@ -82,7 +82,7 @@ export function flushDevTlb(
     ? [0, Number.MAX_SAFE_INTEGER]
     : atsAlignedRange(startVpn, endVpn);
   core.stats.add(core.ctr.atsInvalidations);
-  core.kernel.clock.advance(core.costs.atsInvalidationNs);
+  core.kernel.charge(core.costs.atsInvalidationNs);
   iommu.command({ op: 'devtlb-inv', dev: dev.name, pasid, startVpn: start, endVpn: end });
   dev.atsInvalidate(pasid, start, end);
 }

@@ -5,6 +5,7 @@
 // responses sent and (optionally) every command written to the invalidation queue.
 
 import { TASK_SIZE_VPN } from '../mm/constants.js';
+import { Log2Histogram } from '../sim/histogram.js';
 import {
   IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE,
   IOMMU_FAULT_PAGE_REQUEST_PASID_VALID,
@@ -129,6 +130,8 @@ export class Iommu {
   commands: IommuCommand[] | null;
   /** Page-table walks done (IOTLB misses and ATS translations that walked). */
   walks = 0;
+  /** Request-to-response latency of page requests and stalls. */
+  readonly iopfLatency: Log2Histogram;
   /** Reports the core refused with -EINVAL (no handler for the PASID, R-SVA-63). */
   faultReportErrors = 0;
 
@@ -161,6 +164,7 @@ export class Iommu {
     this.asidsUsed[0] = 1;
     this.commands = options.recordCommands ? [] : null;
     this.prqActor = `${this.name}/prq`;
+    this.iopfLatency = new Log2Histogram(`latency.${this.name}.iopf`);
   }
 
   private readonly prqActor: string;
@@ -188,7 +192,7 @@ export class Iommu {
   recordFault(dev: Device, pasid: number, vpn: number, access: number, reason: string): void {
     this.core.stats.add(this.core.ctr.faultsReported);
     this.core.log(this.faultLog, {
-      tNs: this.core.kernel.clock.nowNs,
+      tNs: this.core.kernel.engine.nowNs,
       dev: dev.name,
       pasid,
       vpn,
@@ -233,6 +237,8 @@ export class Iommu {
   /** A page request arrives from `dev` (R-SVA-60, R-SVA-67). */
   receivePageRequest(dev: Device, msg: PageRequestMessage): void {
     if (!this.acceptsPri) return;
+    // The posted message's trip over the link is the sender's time.
+    this.core.kernel.charge(this.core.costs.priRequestNs);
     const hasPasid = msg.pasid !== undefined;
     let flags = 0;
     if (hasPasid) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
@@ -240,7 +246,14 @@ export class Iommu {
     // VT-d and AMD ask for the PASID in every response to a request that had one (R-SVA-78).
     if (hasPasid && (this.flavour !== 'smmu' || dev.prgRespPasidRequired))
       flags |= IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
-    const fault: IopfFault = { pasid: msg.pasid ?? 0, vpn: msg.vpn, perm: msg.perm, grpid: msg.index, flags };
+    const fault: IopfFault = {
+      pasid: msg.pasid ?? 0,
+      vpn: msg.vpn,
+      perm: msg.perm,
+      grpid: msg.index,
+      flags,
+      atNs: this.core.kernel.engine.nowNs,
+    };
     this.enqueueFault(dev, fault);
   }
 
@@ -248,7 +261,14 @@ export class Iommu {
   reportStall(dev: Device, pasid: number | undefined, vpn: number, perm: number, tag: number): void {
     let flags = IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE | IOPF_FAULT_STALL;
     if (pasid !== undefined) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
-    this.enqueueFault(dev, { pasid: pasid ?? 0, vpn, perm, grpid: tag, flags });
+    this.enqueueFault(dev, {
+      pasid: pasid ?? 0,
+      vpn,
+      perm,
+      grpid: tag,
+      flags,
+      atNs: this.core.kernel.engine.nowNs,
+    });
   }
 
   private enqueueFault(dev: Device, fault: IopfFault): void {
@@ -362,6 +382,7 @@ export class Iommu {
   ): void {
     const core = this.core;
     core.stats.add(core.ctr.responses[code]);
+    if (fault.atNs !== undefined) this.iopfLatency.add(core.kernel.engine.nowNs - fault.atNs);
     const stall = (fault.flags & IOPF_FAULT_STALL) !== 0;
     const withPasid =
       !stall &&
@@ -369,14 +390,14 @@ export class Iommu {
       (fault.flags & IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID) !== 0;
     const pasid = withPasid ? fault.pasid : undefined;
     core.log(this.responsesSent, {
-      tNs: core.kernel.clock.nowNs,
+      tNs: core.kernel.engine.nowNs,
       dev: dev.name,
       pasid,
       index: fault.grpid,
       code,
       by,
     });
-    const msg: InFlightResponse = { dev, pasid, index: fault.grpid, code };
+    const msg: InFlightResponse = { dev, pasid, index: fault.grpid, code, delivered: false };
     if (stall) {
       this.command({
         op: 'resume',
@@ -390,6 +411,7 @@ export class Iommu {
     if (this.commands !== null) {
       this.command({ op: 'page-response', dev: dev.name, pasid, tag: fault.grpid, detail: String(code) });
     }
+    dev.linkQueue.push(msg);
     core.kernel.events.schedule(core.costs.priResponseNs, dev.linkActor, deliverPageResponse, msg);
   }
 }
@@ -397,9 +419,15 @@ export class Iommu {
 /** A response on its way to the device. */
 interface InFlightResponse extends PageResponseMessage {
   readonly dev: Device;
+  delivered: boolean;
 }
 
 function deliverPageResponse(msg: InFlightResponse): void {
+  if (msg.delivered) return;
+  msg.delivered = true;
+  const q = msg.dev.linkQueue;
+  const i = q.indexOf(msg);
+  if (i >= 0) q.splice(i, 1);
   msg.dev.receivePageResponse(msg);
 }
 

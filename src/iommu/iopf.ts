@@ -29,6 +29,8 @@ export interface IopfFault {
   readonly grpid: number;
   /** IOMMU_FAULT_PAGE_REQUEST_* and IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID bits. */
   readonly flags: number;
+  /** When the request reached the IOMMU (for latency figures). */
+  readonly atNs?: number;
 }
 
 /** A complete fault group (struct iopf_group): owned by the fault layer until answered. */
@@ -156,6 +158,7 @@ export function iopfQueueRemoveDevice(queue: IopfQueue, dev: Device): void {
   param.partial.length = 0;
   for (const group of [...param.faults]) {
     group.pending = false;
+    endGroupSpan(group, IOMMU_PAGE_RESP_INVALID);
     param.faults.delete(group);
     queue.iommu.sendPageResponse(dev, group.lastFault, IOMMU_PAGE_RESP_INVALID);
   }
@@ -182,8 +185,17 @@ export function iopfQueueDiscardPartial(queue: IopfQueue): void {
 export function iopfGroupResponse(group: IopfGroup, code: PageResponseCode): void {
   if (!group.pending) return;
   group.pending = false;
+  endGroupSpan(group, code);
   group.dev.iopf?.faults.delete(group);
   group.dev.iommu!.sendPageResponse(group.dev, group.lastFault, code);
+}
+
+function endGroupSpan(group: IopfGroup, code: PageResponseCode): void {
+  const k = group.dev.core.kernel;
+  if (k.trace.enabled)
+    k.trace.asyncEnd(k.engine.nowNs, `${group.dev.iommu!.name}/iopf`, 'iopf', 'fault group', group.id, {
+      code,
+    });
 }
 
 /** find_fault_handler: the handle on the fault's PASID (or PASID 0) whose domain has a handler. */
@@ -224,6 +236,14 @@ export function iommuReportDeviceFault(dev: Device, fault: IopfFault): number {
   faults.push(fault);
   const group = new IopfGroup(core.nextObjectId(), dev, faults, handle);
   param.faults.add(group);
+  const trace = core.kernel.trace;
+  if (trace.enabled) {
+    trace.asyncBegin(core.kernel.engine.nowNs, `${dev.iommu!.name}/iopf`, 'iopf', 'fault group', group.id, {
+      dev: dev.name,
+      pasid: fault.pasid,
+      requests: faults.length,
+    });
+  }
   core.stats.add(core.ctr.faultGroups);
   // A group that cannot be allocated, or that the handler refuses, is answered FAILURE (R-SVA-66).
   if (core.inject.takeGroupAllocFailure()) {

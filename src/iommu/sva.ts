@@ -195,6 +195,9 @@ function newBond(
     d.startPasid(pasid);
   }
   core.stats.add(core.ctr.binds);
+  const trace = core.kernel.trace;
+  if (trace.enabled)
+    trace.asyncBegin(core.kernel.engine.nowNs, dev.name, 'sva', 'bond', handle.id, { pasid, mm: data.mm.id });
   return handle;
 }
 
@@ -217,6 +220,9 @@ export function iommuSvaUnbindDevice(bond: IommuSva): void {
   const domain = bond.domain as SvaDomain;
   iommuDetachDevicePasid(domain, bond.dev, bond.pasid);
   bond.detached = true;
+  const trace = core.kernel.trace;
+  if (trace.enabled)
+    trace.asyncEnd(core.kernel.engine.nowNs, bond.dev.name, 'sva', 'bond', bond.id, { pasid: bond.pasid });
   for (const d of bond.dev.group!.devices) core.noteUnbound(d, bond.pasid, domain.mm);
   domain.users--;
   if (domain.users === 0) {

@@ -48,7 +48,7 @@ function neededPerms(access: number): number {
  */
 function walkMm(iommu: Iommu, mm: Mm, vpn: number, grantWrite: boolean, wantExec: boolean): number {
   iommu.walks++;
-  iommu.core.kernel.clock.advance(iommu.core.costs.iommuWalkNs);
+  iommu.core.kernel.charge(iommu.core.costs.iommuWalkNs);
   const pt = mm.pt;
   const table = pt.pteTable(vpn);
   let f: number;
@@ -188,7 +188,7 @@ export function iommuAtsTranslate(
   if (iommu === null || !dev.present || !dev.ats) return ATS_UR;
   const core = iommu.core;
   core.stats.add(core.ctr.atsTranslations);
-  core.kernel.clock.advance(core.costs.atsTranslationNs);
+  core.kernel.charge(core.costs.atsTranslationNs);
   dev.atsTranslationRequests++;
   const p = pasid ?? IOMMU_NO_PASID;
   const entry = dev.pasidTable!.peek(p);

@@ -54,6 +54,7 @@ export function cpuAccessPage(mm: Mm, vpn: number, write: boolean): number {
     const vma = mm.vmas.find(vpn);
     if (vma === null) return -SIGSEGV;
     if (write ? !(vma.flags & VM_WRITE) : !(vma.flags & VM_ACCESS_FLAGS)) return -SIGSEGV;
+    mm.kernel.stats.add(mm.kernel.ctr.cpuFaults);
     const ret = handleMmFault(vma, vpn, write ? FAULT_FLAG_WRITE : 0);
     if (ret & VM_FAULT_OOM) return -ACCESS_OOM;
     if (ret & VM_FAULT_SIGBUS) return -SIGBUS;

@@ -57,6 +57,7 @@ export function handleMmFault(vma: Vma, vpn: number, faultFlags: number): number
   const mm = vma.mm;
   const kernel = mm.kernel;
   kernel.stats.add(kernel.ctr.faults);
+  kernel.charge(kernel.costs.cpuFaultNs);
   if (vma.isHugetlb) return hugetlbFault(vma, vpn, faultFlags);
   const write = (faultFlags & FAULT_FLAG_WRITE) !== 0;
   const pt = mm.pt;
@@ -115,6 +116,7 @@ function doAnonymousPage(vma: Vma, table: PteTable, i: number, vpn: number, writ
   anonVmaPrepare(vma);
   const pfn = mem.allocPage();
   if (pfn < 0) return VM_FAULT_OOM;
+  kernel.charge(kernel.costs.pageZeroNs);
   addNewAnonRmapPte(mem, pfn, vma, vpn);
   table.e[i] =
     PTE_PRESENT | PTE_YOUNG | vmaPageProt(vma) | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
@@ -175,6 +177,7 @@ function doFault(vma: Vma, table: PteTable, i: number, vpn: number, write: boole
     PTE_PRESENT | PTE_YOUNG | vmaPageProt(vma) | (vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
   table.e[i + 1] = copy;
   kernel.stats.add(kernel.ctr.cowCopies);
+  kernel.charge(kernel.costs.pageCopyNs);
   return 0;
 }
 
@@ -329,6 +332,7 @@ function wpPageCopy(vma: Vma, table: PteTable, i: number, vpn: number, oldPfn: n
   invalidateRangeEnd(range);
   if (oldPfn !== 0) mem.put(oldPfn);
   kernel.stats.add(kernel.ctr.cowCopies);
+  kernel.charge(kernel.costs.pageCopyNs);
   return 0;
 }
 
@@ -355,6 +359,7 @@ function doHugePmdAnonymousPage(vma: Vma, block: number, write: boolean): number
   const writable = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
   vma.mm.pt.setHuge(block, PTE_PRESENT | PTE_HUGE | PTE_YOUNG | vmaPageProt(vma) | writable, head);
   kernel.stats.add(kernel.ctr.thpFaults);
+  kernel.charge(kernel.costs.pageZeroNs * HPAGE_PMD_NR);
   return 0;
 }
 

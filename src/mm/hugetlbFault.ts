@@ -41,6 +41,7 @@ function hugetlbNoPage(vma: Vma, block: number, write: boolean): number {
   const fromResv = vma.hugetlbResv?.has(hugeIndex) === true;
   if (!shared) anonVmaPrepare(vma);
   const head = kernel.hugetlb.alloc(fromResv);
+  if (head >= 0) kernel.charge(kernel.costs.pageZeroNs * HPAGE_PMD_NR);
   if (head < 0) return head === -ENOSPC ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
   if (fromResv) vma.hugetlbResv!.delete(hugeIndex);
   addNewAnonRmapPmd(kernel.mem, head, vma, block);
@@ -75,5 +76,6 @@ function hugetlbWp(vma: Vma, block: number, hflags: number): number {
   invalidateRangeEnd(range);
   mem.put(head);
   kernel.stats.add(kernel.ctr.cowCopies);
+  kernel.charge(kernel.costs.pageCopyNs * HPAGE_PMD_NR);
   return 0;
 }

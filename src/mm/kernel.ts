@@ -3,7 +3,9 @@
 // nothing, so tests and sweeps can run many side by side.
 
 import { SimClock } from '../sim/clock.js';
-import { EventQueue, type RunLimits } from '../sim/events.js';
+import { costModel, type CostModel } from '../sim/costModel.js';
+import { Engine, type EngineLimits, type RunOptions } from '../sim/engine.js';
+import type { EventQueue } from '../sim/events.js';
 import { Rng } from '../sim/rng.js';
 import { type CounterId, Stats } from '../sim/stats.js';
 import { TraceRecorder } from '../sim/trace.js';
@@ -40,6 +42,10 @@ export interface KernelOptions {
    */
   readonly p2p?: boolean;
   readonly trace?: TraceRecorder;
+  /** Bounds of the engine (events, simulated time, retries). */
+  readonly limits?: EngineLimits;
+  /** Durations the model charges (default: the `pcie4` profile). */
+  readonly costs?: CostModel;
 }
 
 /** Watches the kernel from outside (checkers, tracing). Every member is optional. */
@@ -52,6 +58,8 @@ export interface KernelObserver {
 /** Counter ids of the mm layer, registered once in `Kernel.stats`. */
 export interface MmCounterIds {
   readonly faults: CounterId;
+  /** Faults taken by CPU accesses (the rest come from GUP, HMM, devices). */
+  readonly cpuFaults: CounterId;
   readonly anonFaults: CounterId;
   readonly fileFaults: CounterId;
   readonly zeroPageMaps: CounterId;
@@ -72,8 +80,10 @@ export class Kernel {
   readonly ctr: MmCounterIds;
   readonly trace: TraceRecorder;
   readonly clock = new SimClock();
-  /** Deferred work (work queues, grace periods, interrupt threads, responses in flight). */
-  readonly events = new EventQueue(this.clock);
+  /** The discrete-event engine: actors, deferred work, charged time, limits. */
+  readonly engine: Engine;
+  /** Every duration the model charges. */
+  readonly costs: CostModel;
   /**
    * Checked when no event is pending: each returns true if it found more to do (a grace period
    * with callbacks waiting, say), and `runUntilIdle` goes round again.
@@ -108,9 +118,13 @@ export class Kernel {
     this.faultAroundPages = options.faultAroundPages ?? 16;
     this.p2p = options.p2p ?? false;
     this.trace = options.trace ?? new TraceRecorder();
+    this.engine = new Engine(this.clock, options.limits);
+    this.costs = options.costs ?? costModel('pcie4');
+    this.engine.trace = this.trace;
     const s = this.stats;
     this.ctr = {
       faults: s.counter('mm.faults'),
+      cpuFaults: s.counter('mm.faults.cpu'),
       anonFaults: s.counter('mm.faults.anon'),
       fileFaults: s.counter('mm.faults.file'),
       zeroPageMaps: s.counter('mm.zero_page_maps'),
@@ -123,6 +137,16 @@ export class Kernel {
       tlbFlushes: s.counter('mm.tlb_flushes'),
       invalidations: MMU_NOTIFY_EVENT_NAMES.map((name) => s.counter(`mm.invalidations.${name}`)),
     };
+  }
+
+  /** Deferred work (work queues, grace periods, interrupt threads, responses in flight). */
+  get events(): EventQueue {
+    return this.engine.events;
+  }
+
+  /** Charges simulated time to the operation in progress (see `Engine.charge`). */
+  charge(ns: number): void {
+    this.engine.charge(ns);
   }
 
   get contentMode(): ContentMode {
@@ -140,10 +164,10 @@ export class Kernel {
    * Runs the simulator until nothing is left to do: every due event, then the idle hooks, again
    * and again until neither finds work. Returns the number of events run.
    */
-  runUntilIdle(limits: RunLimits = {}): number {
+  runUntilIdle(options: RunOptions = {}): number {
     let n = 0;
     for (;;) {
-      n += this.events.runUntilEmpty(limits);
+      n += this.engine.run(options);
       let more = false;
       for (const hook of this.idleHooks) if (hook()) more = true;
       if (!more && this.events.pending === 0) return n;

@@ -103,7 +103,9 @@ export function migrateVmaSetup(args: MigrateVma): number {
   if (args.start < vma.start || args.start >= vma.end) return -EINVAL;
   if (args.end <= vma.start || args.end > vma.end) return -EINVAL;
   if (args.src.length < nr || args.dst.length < nr) return -EINVAL;
-  const mem = vma.mm.kernel.mem;
+  const kernel = vma.mm.kernel;
+  kernel.charge(kernel.costs.migrateCallNs + nr * kernel.costs.migratePageNs);
+  const mem = kernel.mem;
   if (args.faultPage !== 0 && mem.zone(args.faultPage).kind !== ZONE_DEVICE_PRIVATE) return -EINVAL;
   args.src.fill(0, 0, nr);
   args.cpages = 0;

@@ -118,6 +118,11 @@ export function invalidateRangeEnd(range: MmuNotifierRange): void {
 
 /** flush_tlb_range: the CPU TLB loses [startVpn, endVpn); secondary TLBs are told at the same point. */
 export function flushTlbRange(mm: Mm, startVpn: number, endVpn: number): void {
-  mm.kernel.stats.add(mm.kernel.ctr.tlbFlushes);
+  const kernel = mm.kernel;
+  kernel.stats.add(kernel.ctr.tlbFlushes);
+  // Other holders of the address space may run on other CPUs: their TLBs are shot down too.
+  kernel.charge(
+    mm.users > 1 ? kernel.costs.tlbFlushNs + kernel.costs.tlbShootdownNs : kernel.costs.tlbFlushNs,
+  );
   if (mm.notifier !== null) mm.notifier.invalidateSecondaryTlbs(mm, startVpn, endVpn);
 }

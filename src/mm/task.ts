@@ -70,18 +70,22 @@ export class Task {
       file = this.fds.get(fd) ?? null;
       if (file === null) return -EBADF;
     }
+    this.kernel.charge(this.kernel.costs.syscallNs);
     return doMmap(this.liveMm(), addr, length, prot, flags, file, offset);
   }
 
   munmap(addr: number, length: number): number {
+    this.kernel.charge(this.kernel.costs.syscallNs);
     return doMunmap(this.liveMm(), addr, length);
   }
 
   mprotect(addr: number, length: number, prot: number): number {
+    this.kernel.charge(this.kernel.costs.syscallNs);
     return doMprotect(this.liveMm(), addr, length, prot);
   }
 
   madvise(addr: number, length: number, advice: number): number {
+    this.kernel.charge(this.kernel.costs.syscallNs);
     return doMadvise(this.liveMm(), addr, length, advice);
   }
 

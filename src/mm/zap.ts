@@ -57,6 +57,7 @@ export class MmuGather {
     const mem = mm.kernel.mem;
     const n = this.n;
     this.n = 0;
+    mm.kernel.charge(n * mm.kernel.costs.ptePageNs);
     for (let i = 0; i < n; i++) mem.put(this.pfns[i]);
   }
 

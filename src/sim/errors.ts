@@ -7,6 +7,8 @@ export interface InputLocation {
   readonly file: string;
   readonly line?: number;
   readonly column?: number;
+  /** The field the problem is in, as a path (`processes[0].program[2].size`). */
+  readonly field?: string;
 }
 
 /** Bad user input: a scenario, an operation file, a command-line value. Never a model bug. */
@@ -27,9 +29,23 @@ export class InputError extends Error {
     let where = location.file;
     if (location.line !== undefined) where += `:${location.line}`;
     if (location.column !== undefined) where += `:${location.column}`;
+    if (location.field !== undefined) where += `: ${location.field}`;
     return got === undefined
       ? `${where}: expected ${expected}`
       : `${where}: expected ${expected}, got ${got}`;
+  }
+}
+
+/** Several problems found in one input (a scenario with more than one mistake): all are reported. */
+export class InputErrorList extends InputError {
+  readonly errors: readonly InputError[];
+
+  constructor(errors: readonly InputError[]) {
+    const first = errors[0];
+    super(first.location, first.expected, first.got);
+    this.name = 'InputError';
+    this.errors = errors;
+    this.message = errors.map((e) => e.message).join('\n');
   }
 }
 

@@ -30,7 +30,24 @@ export class EventQueue {
   /** Events run since the queue was made. */
   eventsRun = 0;
 
-  constructor(private readonly clock: SimClock) {}
+  /**
+   * `offsetNs` is how far the operation in progress has got past the clock (the engine's charges):
+   * work it schedules is due that much later.
+   */
+  constructor(
+    private readonly clock: SimClock,
+    private readonly offsetNs: () => number = () => 0,
+  ) {}
+
+  /** Who runs the earliest pending event (for messages). */
+  nextActor(): string {
+    return this.heap.length === 0 ? 'nothing' : `${this.heap[0].actor} at ${this.heap[0].atNs} ns`;
+  }
+
+  /** When the earliest pending event is due (Infinity when none is). */
+  nextAtNs(): number {
+    return this.heap.length === 0 ? Infinity : this.heap[0].atNs;
+  }
 
   get pending(): number {
     return this.heap.length;
@@ -45,7 +62,7 @@ export class EventQueue {
       throw new RangeError(`event delay must be a whole ns >= 0, got ${delayNs} (${actor})`);
     }
     const ev = this.pool.pop() ?? { atNs: 0, seq: 0, actor: '', fn: null, arg: undefined };
-    ev.atNs = this.clock.nowNs + delayNs;
+    ev.atNs = this.clock.nowNs + this.offsetNs() + delayNs;
     ev.seq = this.nextSeq++;
     ev.actor = actor;
     ev.fn = fn as (arg: unknown) => void;

@@ -28,6 +28,11 @@ export class Stats {
     this.values[id] += n;
   }
 
+  /** The value of a counter by id. */
+  value(id: CounterId): number {
+    return this.values[id];
+  }
+
   /** The value of a counter by name (0 if it was never registered). */
   get(name: string): number {
     const id = this.ids.get(name);

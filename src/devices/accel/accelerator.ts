@@ -7,6 +7,7 @@
 // response does not hold up the others.
 
 import { EBUSY, EINVAL, ENODEV } from '../../sim/errno.js';
+import { Log2Histogram } from '../../sim/histogram.js';
 import { PAGE_SIZE } from '../../mm/constants.js';
 import type { Kernel } from '../../mm/kernel.js';
 import {
@@ -86,11 +87,13 @@ export class DmaJob {
   endNs = -1;
   /** `fill`: one page of the fill value, made on first use. */
   fillPage: Uint8Array | null = null;
+  /** Called once when the job finishes (done or error). */
+  onDone: ((job: DmaJob) => void) | null = null;
 
   constructor(id: number, desc: DmaDescriptor, kernel: Kernel) {
     this.id = id;
     this.desc = desc;
-    this.startNs = kernel.clock.nowNs;
+    this.startNs = kernel.engine.nowNs;
     const pages = pagesOf(desc.addr, desc.length);
     const tokens = kernel.contentMode === 'tokens';
     this.data = desc.op === 'read' && !tokens ? new Uint8Array(desc.length) : null;
@@ -109,6 +112,8 @@ function pagesOf(addr: number, length: number): number {
 export interface AcceleratorOptions extends DeviceOptions {
   /** Pages a job asks for in one page-request group when a translation is not granted (default 1). */
   readonly pagesPerGroup?: number;
+  /** Pages a job transfers per engine step before letting others run (default 64). */
+  readonly pagesPerStep?: number;
 }
 
 export class DmaAccelerator implements DeviceEndpoint {
@@ -123,11 +128,15 @@ export class DmaAccelerator implements DeviceEndpoint {
   readonly errorLog: DmaJob[] = [];
   jobsCompleted = 0;
 
-  constructor(dev: Device, options: { pagesPerGroup?: number } = {}) {
+  /** Pages a job transfers per engine step. */
+  readonly pagesPerStep: number;
+
+  constructor(dev: Device, options: { pagesPerGroup?: number; pagesPerStep?: number } = {}) {
     this.dev = dev;
     this.core = dev.core;
     this.kernel = dev.core.kernel;
     this.pagesPerGroup = options.pagesPerGroup ?? 1;
+    this.pagesPerStep = options.pagesPerStep ?? 64;
     if (!Number.isInteger(this.pagesPerGroup) || this.pagesPerGroup < 1) {
       throw new RangeError(`pagesPerGroup must be a whole number >= 1, got ${this.pagesPerGroup}`);
     }
@@ -150,7 +159,7 @@ export class DmaAccelerator implements DeviceEndpoint {
    * Starts a job; it runs as the simulator runs. Returns the job, or -EINVAL (a PASID the device
    * cannot emit, a bad range) or -ENODEV (the device is gone).
    */
-  submit(desc: DmaDescriptor): DmaJob | number {
+  submit(desc: DmaDescriptor, onDone: ((job: DmaJob) => void) | null = null): DmaJob | number {
     const dev = this.dev;
     if (!dev.present) return -ENODEV;
     if (
@@ -162,7 +171,15 @@ export class DmaAccelerator implements DeviceEndpoint {
       return -EINVAL;
     if (desc.op === 'write' && desc.data !== undefined && desc.data.length !== desc.length) return -EINVAL;
     const job = new DmaJob(this.nextJobId++, desc, this.kernel);
+    job.onDone = onDone;
     this.jobs.add(job);
+    const trace = this.kernel.trace;
+    if (trace.enabled)
+      trace.asyncBegin(this.kernel.engine.nowNs, this.dmaActor, 'dma', `dma ${desc.op}`, job.id, {
+        pasid: desc.pasid ?? -1,
+        bytes: desc.length,
+      });
+    this.jobLatency ??= new Log2Histogram(`latency.${this.dev.name}.dma_job`);
     this.schedule(job, 0);
     return job;
   }
@@ -222,10 +239,21 @@ export class DmaAccelerator implements DeviceEndpoint {
   }
 
   private finish(job: DmaJob): void {
-    job.endNs = this.kernel.clock.nowNs;
+    job.endNs = this.kernel.engine.nowNs;
     this.jobs.delete(job);
     this.jobsCompleted++;
+    this.jobLatency!.add(job.endNs - job.startNs);
+    const trace = this.kernel.trace;
+    if (trace.enabled)
+      trace.asyncEnd(job.endNs, this.dmaActor, 'dma', `dma ${job.desc.op}`, job.id, {
+        status: job.status,
+        error: job.error ?? '',
+      });
+    job.onDone?.(job);
   }
+
+  /** Job latencies (submit to finish). */
+  jobLatency: Log2Histogram | null = null;
 
   /** Runs the job from where it stopped until it finishes or has to wait. */
   private step(job: DmaJob): void {
@@ -236,7 +264,12 @@ export class DmaAccelerator implements DeviceEndpoint {
       (desc.op === 'read' ? ACCESS_READ : ACCESS_WRITE) |
       (desc.exec ? ACCESS_EXEC : 0) |
       (desc.priv ? ACCESS_PRIV : 0);
-    while (job.bytesDone < desc.length) {
+    // A slice of pages per step: long jobs interleave with everything else.
+    for (let pages = 0; job.bytesDone < desc.length; pages++) {
+      if (pages === this.pagesPerStep) {
+        this.schedule(job, 0);
+        return;
+      }
       if (!dev.present) return this.fail(job, 'ABORT');
       if (dev.failed) return this.fail(job, 'DEVICE_FAILED');
       const pos = desc.addr + job.bytesDone;
@@ -247,7 +280,7 @@ export class DmaAccelerator implements DeviceEndpoint {
       const n = Math.min(PAGE_SIZE - inPage, desc.length - job.bytesDone);
       this.transfer(job, pfn, inPage, n);
       job.bytesDone += n;
-      this.kernel.clock.advance(this.core.costs.dmaPageNs);
+      this.kernel.charge(this.core.costs.dmaPageNs);
     }
     job.status = 'done';
     this.finish(job);

@@ -1,0 +1,3 @@
+export * from './gpu.js';
+export * from './gpuMemory.js';
+export * from './vaSpace.js';

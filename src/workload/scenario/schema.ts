@@ -1,0 +1,228 @@
+// The scenario file format, as a zod schema: the machine (RAM, cost profile, IOMMUs, devices),
+// processes and the programs they run over time (memory operations, CPU access patterns, fork,
+// exit, binding devices, device work as access patterns), and expectations checked at the end.
+// `hetmem schema` prints it as JSON Schema so editors complete scenario files. Sizes and times
+// are strings with units ("64MiB", "10us") or plain numbers (bytes, ns).
+
+import { z } from 'zod';
+import { COST_PROFILES, PROFILES } from '../../sim/costModel.js';
+import { SIZE_PATTERN, TIME_PATTERN } from '../units.js';
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'a name: a letter or _, then letters, digits, _ . or -');
+const size = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(SIZE_PATTERN, 'a size such as 4096, "64KiB", "2MiB" or "1GiB"'),
+]);
+const duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(TIME_PATTERN, 'a duration such as 500, "10us", "2ms" or "1s"'),
+]);
+const count = z.number().int().positive();
+
+export const patternSchema = z.union([
+  z.enum(['sequential', 'strided', 'random', 'stencil']),
+  z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('sequential'), passes: count.default(1) }),
+    z.strictObject({
+      kind: z.literal('strided'),
+      stride: count,
+      lanes: count.optional(),
+      passes: count.default(1),
+    }),
+    z.strictObject({ kind: z.literal('random'), count, seed: z.number().int().optional() }),
+    z.strictObject({ kind: z.literal('stencil'), rowPages: count, iterations: count.default(1) }),
+    z.strictObject({ kind: z.literal('trace'), file: z.string().min(1) }),
+  ]),
+]);
+
+const part = { offset: size.optional(), size: size.optional() };
+
+const ops = {
+  mmap: z.strictObject({
+    op: z.literal('mmap'),
+    name,
+    size,
+    prot: z.enum(['rw', 'r', 'none']).default('rw'),
+    shared: z.boolean().default(false),
+    hugepage: z.boolean().default(false),
+    populate: z.boolean().default(false),
+  }),
+  munmap: z.strictObject({ op: z.literal('munmap'), region: name, ...part }),
+  mprotect: z.strictObject({
+    op: z.literal('mprotect'),
+    region: name,
+    prot: z.enum(['rw', 'r', 'none']),
+    ...part,
+  }),
+  madvise: z.strictObject({
+    op: z.literal('madvise'),
+    region: name,
+    advice: z.enum(['dontneed', 'hugepage', 'willneed', 'cold', 'populate-read', 'populate-write']),
+    ...part,
+  }),
+  touch: z.strictObject({
+    op: z.literal('touch'),
+    region: name,
+    write: z.boolean().default(false),
+    pattern: patternSchema.default('sequential'),
+  }),
+  sleep: z.strictObject({ op: z.literal('sleep'), time: duration }),
+  exit: z.strictObject({ op: z.literal('exit') }),
+  gpu: z.strictObject({
+    op: z.literal('gpu'),
+    device: name,
+    region: name,
+    write: z.boolean().default(false),
+    pattern: patternSchema.default('sequential'),
+    wait: z.boolean().default(true),
+    /** How the driver resolves this kernel's faults (default: the device's mode). */
+    mode: z.enum(['migrate', 'mirror']).optional(),
+    /** Atomic accesses: the driver makes pages exclusive to the GPU (make_device_exclusive). */
+    atomic: z.boolean().default(false),
+  }),
+  prefetch: z.strictObject({
+    op: z.literal('prefetch'),
+    device: name,
+    region: name,
+    to: z.enum(['device', 'host']).default('device'),
+    ...part,
+  }),
+  open: z.strictObject({ op: z.literal('open'), device: name, as: name.optional() }),
+  close: z.strictObject({ op: z.literal('close'), fd: name }),
+  dma: z.strictObject({
+    op: z.literal('dma'),
+    device: name,
+    fd: name.optional(),
+    region: name,
+    write: z.boolean().default(false),
+    wait: z.boolean().default(true),
+    ...part,
+  }),
+  wait: z.strictObject({ op: z.literal('wait') }),
+};
+
+export type OpInput =
+  z.input<(typeof ops)[keyof typeof ops]> | { op: 'fork'; name?: string; program: OpInput[] };
+
+/** A program: operations run in order by one CPU thread. `fork` starts a child with its own program. */
+export const opSchema: z.ZodType<unknown> = z.lazy(() =>
+  z.discriminatedUnion('op', [
+    ...Object.values(ops),
+    z.strictObject({ op: z.literal('fork'), name: name.optional(), program: z.array(opSchema) }),
+  ] as unknown as [z.ZodObject, ...z.ZodObject[]]),
+);
+
+const costKeys = Object.keys(PROFILES.pcie4).filter((k) => k !== 'profile');
+
+const costsSchema = z
+  .object({ profile: z.enum(COST_PROFILES as [string, ...string[]]).default('pcie4') })
+  .catchall(z.number().nonnegative())
+  .superRefine((v, ctx) => {
+    for (const k of Object.keys(v)) {
+      if (k !== 'profile' && !costKeys.includes(k)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: `unknown cost parameter; expected one of ${costKeys.join(', ')}`,
+        });
+      }
+    }
+  });
+
+const iommuSchema = z.strictObject({
+  name,
+  flavour: z.enum(['vtd', 'smmu', 'amd']).default('vtd'),
+  prqDepth: count.optional(),
+  hwAccessDirty: z.boolean().optional(),
+  asidBits: z.number().int().min(1).max(16).optional(),
+  smmuPri: z.boolean().optional(),
+  smmuSharedCpuAsid: z.boolean().optional(),
+  forceStall: z.boolean().optional(),
+});
+
+const gpuSchema = z.strictObject({
+  kind: z.literal('gpu'),
+  name,
+  memory: size,
+  mode: z.enum(['migrate', 'mirror']).default('migrate'),
+  accessesPerStep: count.optional(),
+  maxOutstandingFaults: count.optional(),
+  evictBatchPages: count.optional(),
+  faultBufferEntries: count.optional(),
+  /** Interconnect cluster for peer-to-peer access to another GPU's memory (needs machine.p2p). */
+  cluster: name.optional(),
+});
+
+const accelSchema = z.strictObject({
+  kind: z.literal('accel'),
+  name,
+  iommu: name,
+  bus: z.enum(['pci', 'platform']).default('pci'),
+  maxPasids: z
+    .number()
+    .int()
+    .min(0)
+    .max(1 << 20)
+    .optional(),
+  ats: z.boolean().optional(),
+  pri: z.boolean().optional(),
+  prgRespPasidRequired: z.boolean().optional(),
+  priAllocation: z.number().int().nonnegative().optional(),
+  stall: z.boolean().optional(),
+  atcEntries: count.optional(),
+  pagesPerGroup: count.optional(),
+});
+
+const svaSchema = z.strictObject({
+  pasidReuse: z.enum(['smallestFree', 'cyclic', 'quarantine', 'exhaustFirst']).optional(),
+  pasidQuarantine: duration.optional(),
+  pasidQuarantineNeedsAck: z.boolean().optional(),
+  exitQuiesceMode: z.enum(['flavour', 'notPresentSuppressed', 'dummyRoot', 'clearReporting']).optional(),
+  dummyRootReports: z.boolean().optional(),
+  strictUnbind: z.boolean().optional(),
+});
+
+const machineSchema = z.strictObject({
+  ram: size.default('4GiB'),
+  contentMode: z.enum(['tokens', 'bytes']).default('tokens'),
+  thp: z.enum(['never', 'madvise', 'always']).default('madvise'),
+  hugetlbPages: z.number().int().nonnegative().default(0),
+  /** The 2025 P2P proposal: GPUs of one cluster reach each other's memory in place (default off). */
+  p2p: z.boolean().default(false),
+  costs: costsSchema.default({ profile: 'pcie4' } as never),
+  limits: z
+    .strictObject({
+      maxEvents: count.optional(),
+      maxSimTime: duration.optional(),
+      maxRetries: count.optional(),
+    })
+    .default({}),
+  sampleEvery: duration.default('10us'),
+  iommus: z.array(iommuSchema).default([]),
+  sva: svaSchema.default({}),
+  devices: z.array(z.discriminatedUnion('kind', [gpuSchema, accelSchema])).default([]),
+});
+
+const expectationSchema = z.union([
+  z.strictObject({
+    metric: z.string().min(1),
+    min: z.number().optional(),
+    max: z.number().optional(),
+    equals: z.number().optional(),
+  }),
+  z.strictObject({ noLeaks: z.literal(true) }),
+]);
+
+export const scenarioSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+  seed: z.number().int().nonnegative().default(1),
+  machine: machineSchema.default({} as never),
+  processes: z.array(z.strictObject({ name, start: duration.default(0), program: z.array(opSchema) })).min(1),
+  expect: z.array(expectationSchema).default([]),
+});
+
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+export type ScenarioParsed = z.output<typeof scenarioSchema>;
