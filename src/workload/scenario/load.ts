@@ -113,6 +113,36 @@ export function loadScenario(text: string, file: string, readFile: FileReader = 
     );
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  return validate(raw, loc, readFile);
+}
+
+/**
+ * Validates a scenario given as a plain object (a sweep's job after its parameters were applied).
+ * Errors name `file` and the field, without line numbers.
+ */
+export function loadScenarioObject(raw: unknown, file: string, readFile: FileReader = noFiles): Scenario {
+  return validate(raw, new Locator(file, null, new LineCounter()), readFile);
+}
+
+/** Parses a scenario file into a plain object (YAML syntax errors become InputErrors). */
+export function parseScenarioText(text: string, file: string): unknown {
+  const doc = parseDocument(text, { lineCounter: new LineCounter(), prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new InputErrorList(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return new InputError(
+          { file, line: pos?.line, column: pos?.col },
+          'valid YAML or JSON',
+          e.message.split('\n')[0],
+        );
+      }),
+    );
+  }
+  return doc.toJS({ maxAliasCount: 100 });
+}
+
+function validate(raw: unknown, loc: Locator, readFile: FileReader): Scenario {
   const parsed = scenarioSchema.safeParse(raw);
   if (!parsed.success) {
     throw new InputErrorList(
