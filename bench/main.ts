@@ -13,6 +13,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pc from 'picocolors';
 import { describeTarget, type Figure, formatNumber, meetsTarget, setVerbose } from './harness.js';
+import { engineFigures } from './engine.bench.js';
 import { hmmFigures } from './hmm.bench.js';
 import { migrateFigures } from './migrate.bench.js';
 import { mmFigures } from './mm.bench.js';
@@ -26,6 +27,7 @@ export const LAYERS: readonly (readonly Figure[])[] = [
   hmmFigures,
   migrateFigures,
   svaFigures,
+  engineFigures,
 ];
 
 interface Outcome {

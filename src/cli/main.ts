@@ -7,11 +7,20 @@ import { InputError, LimitError } from '../sim/errors.js';
 import { oracleCheck, oracleReplay } from './oracle.js';
 import { runCommand } from './run.js';
 import { examplesCommand, schemaCommand, validateCommand } from './scenarioCommands.js';
+import { sweepCommand, sweepMergeCommand } from './sweep.js';
 
 function parseSeed(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
     throw new InvalidArgumentError('expected an integer from 0 to 4294967295');
+  }
+  return n;
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) {
+    throw new InvalidArgumentError('expected an integer from 1 to 1000000');
   }
   return n;
 }
@@ -62,6 +71,34 @@ program
   .argument('[name]', 'example to print')
   .action((name) => {
     process.exitCode = examplesCommand(name);
+  });
+
+const sweep = program
+  .command('sweep')
+  .description(
+    'run every combination of a grid file\'s parameters and seeds; results as NDJSON, resumable, shardable',
+  )
+  .argument('<grid>', 'grid file (YAML): scenario, seeds, parameters, output; see README "Sweeps"')
+  .option('--workers <n>', 'worker threads (default: available parallelism)', parsePositive)
+  .option(
+    '--shard <i/N>',
+    'run shard i of N (0-based): the jobs with index % N == i (default: from JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID)',
+  )
+  .option('--shards <n>', 'shard count for an index from the environment (Kubernetes; or HETMEM_SHARDS)', parsePositive)
+  .option('-o, --output <file>', 'results file (default: the grid\'s output, else <grid>.ndjson beside it)')
+  .option('--list', 'print the jobs (index, hash, seed, params) as NDJSON instead of running them')
+  .action(async (grid, options) => {
+    process.exitCode = await sweepCommand(grid, options);
+  });
+
+sweep
+  .command('merge')
+  .description('combine shard results: one line per job (by content hash), sorted by job index')
+  .argument('<out>', 'merged results file')
+  .argument('<inputs...>', 'results files of the shards')
+  .option('--grid <file>', 'the grid: report jobs missing from the inputs (exit 1 if any)')
+  .action(async (out, inputs, options) => {
+    process.exitCode = await sweepMergeCommand(out, inputs, options);
   });
 
 const oracle = program

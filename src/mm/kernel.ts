@@ -14,7 +14,7 @@ import type { ContentMode } from './content.js';
 import { exitMmap } from './exit.js';
 import { HugetlbPool } from './hugetlb.js';
 import { Mm } from './mm.js';
-import { MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange } from './mmuNotify.js';
+import { finishInvalidation, MMU_NOTIFY_EVENT_NAMES, type MmuNotifierRange } from './mmuNotify.js';
 import { PhysMem } from './physmem.js';
 import { Task } from './task.js';
 import { MmuGather } from './zap.js';
@@ -139,6 +139,30 @@ export class Kernel {
     };
   }
 
+  /**
+   * Ends of invalidations an operation started, held back while the operation is in its window
+   * (see `withWindow`); null outside one.
+   */
+  deferredEnds: MmuNotifierRange[] | null = null;
+
+  /**
+   * Runs `fn` (a system call of a simulated thread) so that its invalidations stay open until the
+   * operation completes in simulated time: the ends run as one event when its charged time is up.
+   * Meanwhile other actors see what the kernel shows them inside the window: page tables already
+   * changed, the interval sequence odd (readers wait), read_retry true.
+   */
+  withWindow<T>(actor: string, fn: () => T): T {
+    if (this.deferredEnds !== null) return fn();
+    const ends: MmuNotifierRange[] = [];
+    this.deferredEnds = ends;
+    try {
+      return fn();
+    } finally {
+      this.deferredEnds = null;
+      if (ends.length > 0) this.events.schedule(0, `${actor}/invalidate-end`, finishDeferredEnds, ends);
+    }
+  }
+
   /** Deferred work (work queues, grace periods, interrupt threads, responses in flight). */
   get events(): EventQueue {
     return this.engine.events;
@@ -237,4 +261,8 @@ export class Kernel {
   taskExited(task: Task): void {
     this.tasks.delete(task.pid);
   }
+}
+
+function finishDeferredEnds(ends: MmuNotifierRange[]): void {
+  for (const range of ends) finishInvalidation(range);
 }

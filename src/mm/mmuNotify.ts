@@ -111,6 +111,18 @@ export function invalidateRangeStartNonblock(
 
 export function invalidateRangeEnd(range: MmuNotifierRange): void {
   const mm = range.mm;
+  const deferred = mm.kernel.deferredEnds;
+  if (deferred !== null) {
+    // The operation is still in its window: the end comes when it completes (Kernel.withWindow).
+    deferred.push(range);
+    return;
+  }
+  finishInvalidation(range);
+}
+
+/** @internal The end of an invalidation, now. */
+export function finishInvalidation(range: MmuNotifierRange): void {
+  const mm = range.mm;
   if (mm.notifier !== null) mm.notifier.invalidateRangeEnd(range);
   mm.invalidateDepth--;
   noteInvalidation(range, 'end');

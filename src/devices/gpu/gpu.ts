@@ -8,7 +8,7 @@
 import type { AccessStream } from '../../sim/accessStream.js';
 import { linkTransferNs } from '../../sim/costModel.js';
 import type { Actor, StepResult } from '../../sim/engine.js';
-import { EBUSY } from '../../sim/errno.js';
+import { EAGAIN, EBUSY } from '../../sim/errno.js';
 import { Log2Histogram } from '../../sim/histogram.js';
 import type { CounterId } from '../../sim/stats.js';
 import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE } from '../../hmm/hmmPfn.js';
@@ -30,7 +30,11 @@ import {
 import type { Mm } from '../../mm/mm.js';
 import { PG_LOCKED } from '../../mm/physmem.js';
 import { makeDeviceExclusiveRange } from '../../mm/deviceExclusive.js';
-import { mmuIntervalReadBegin, mmuIntervalReadRetry } from '../../notifier/interval.js';
+import {
+  mmuIntervalReadBeginTry,
+  mmuIntervalReadRetry,
+  mmuIntervalWaitEven,
+} from '../../notifier/interval.js';
 import { GpuMemory } from './gpuMemory.js';
 import { GPU_ATTR_ATOMIC, GPU_ATTR_LOCAL, GPU_ATTR_VALID, GPU_ATTR_WRITE, GpuVaSpace } from './vaSpace.js';
 
@@ -241,88 +245,193 @@ export class GpuDevice {
     }
   }
 
-  /** @internal The driver's pass: up to batchesPerPass batches of merged, sorted faults. */
-  servicePass(): boolean {
+  /** The pass in progress: merged runs of faults and where the driver is in them. */
+  private pass: ServicePass | null = null;
+
+  /**
+   * @internal One step of the driver's fault servicing: a pass takes up to batchesPerPass batches
+   * of faults (merged, sorted), resolves them run by run, then replays. Mirroring splits at the
+   * window the kernel opens between hmm_range_fault and the driver lock: the snapshot is one step,
+   * the commit under the lock the next, so an invalidation can land in between (and the commit
+   * sees read_retry). Returns the next step's delay, 'wait' (an invalidation is in flight) or
+   * 'idle'.
+   */
+  serviceStep(wake: () => void): number | 'wait' | 'idle' {
+    if (this.pass === null) {
+      if (this.faults.length === 0) return 'idle';
+      this.pass = this.beginPass();
+    }
+    const pass = this.pass;
+    while (pass.run < pass.runs.length) {
+      const r = pass.runs[pass.run];
+      const step = this.serviceRun(r, wake);
+      if (step === 'wait') return 'wait';
+      if (step === 'next') {
+        pass.run++;
+        continue;
+      }
+      return 0;
+    }
+    this.endPass(pass);
+    this.pass = null;
+    return 0;
+  }
+
+  private beginPass(): ServicePass {
     const costs = this.kernel.costs;
-    if (this.faults.length === 0) return false;
     const trace = this.kernel.trace;
-    const track = `${this.name}/driver`;
     if (trace.enabled)
-      trace.begin(this.kernel.engine.nowNs, track, 'gpu', 'service faults', { pending: this.faults.length });
+      trace.begin(this.kernel.engine.nowNs, `${this.name}/driver`, 'gpu', 'service faults', {
+        pending: this.faults.length,
+      });
+    const runs: FaultRun[] = [];
+    const arrivals: number[] = [];
     for (let b = 0; b < costs.gpuFaultBatchesPerPass && this.faults.length > 0; b++) {
       this.kernel.stats.add(this.ctr.batches);
       const batch = this.faults.splice(0, costs.gpuFaultBatchSize);
-      this.serviceBatch(batch);
+      // Duplicates merge (a write wins); the rest is sorted by address space and page.
+      batch.sort((a, b) => a.space.mm.id - b.space.mm.id || a.vpn - b.vpn);
+      for (const f of batch) arrivals.push(f.atNs);
+      let i = 0;
+      while (i < batch.length) {
+        const first = batch[i];
+        const run: FaultRun = {
+          space: first.space,
+          start: first.vpn,
+          end: first.vpn + 1,
+          cursor: first.vpn,
+          write: first.write,
+          migrate: first.migrate,
+          atomic: first.atomic,
+          range: null,
+          pieceEnd: 0,
+          held: false,
+        };
+        let j = i + 1;
+        while (
+          j < batch.length &&
+          batch[j].space === first.space &&
+          batch[j].vpn <= run.end &&
+          run.end - run.start < MAX_RUN_PAGES
+        ) {
+          if (batch[j].vpn === run.end) run.end++;
+          run.write ||= batch[j].write;
+          run.migrate ||= batch[j].migrate;
+          run.atomic ||= batch[j].atomic;
+          j++;
+        }
+        runs.push(run);
+        i = j;
+      }
     }
+    return { runs, run: 0, arrivals };
+  }
+
+  private endPass(pass: ServicePass): void {
+    const kernel = this.kernel;
+    for (const at of pass.arrivals) this.farFaultLatency.add(kernel.engine.nowNs - at);
     // Replay: every waiting kernel retries its access.
-    this.kernel.stats.add(this.ctr.replays);
-    this.kernel.charge(costs.gpuReplayNs);
-    if (trace.enabled) trace.end(this.kernel.engine.nowNs, track, 'gpu', 'service faults');
+    kernel.stats.add(this.ctr.replays);
+    kernel.charge(kernel.costs.gpuReplayNs);
+    const trace = kernel.trace;
+    if (trace.enabled) trace.end(kernel.engine.nowNs, `${this.name}/driver`, 'gpu', 'service faults');
     for (const k of this.waiting) {
       k.replayed = true;
-      this.kernel.engine.wake(k);
+      kernel.engine.wake(k);
     }
     this.waiting.clear();
-    return true;
   }
 
-  private serviceBatch(batch: PendingFault[]): void {
-    // Duplicates merge (a write wins); the rest is sorted by address space and page.
-    batch.sort((a, b) => a.space.mm.id - b.space.mm.id || a.vpn - b.vpn);
-    let i = 0;
-    while (i < batch.length) {
-      const first = batch[i];
-      let end = first.vpn + 1;
-      let write = first.write;
-      let migrate = first.migrate;
-      let atomic = first.atomic;
-      let j = i + 1;
-      while (
-        j < batch.length &&
-        batch[j].space === first.space &&
-        batch[j].vpn <= end &&
-        end - first.vpn < MAX_RUN_PAGES
-      ) {
-        if (batch[j].vpn === end) end++;
-        write ||= batch[j].write;
-        migrate ||= batch[j].migrate;
-        atomic ||= batch[j].atomic;
-        j++;
-      }
-      this.serviceRun(first.space, first.vpn, end, write, migrate, atomic);
-      for (let k = i; k < j; k++) this.farFaultLatency.add(this.kernel.engine.nowNs - batch[k].atNs);
-      i = j;
-    }
-  }
-
-  /** Resolves faults on [startVpn, endVpn) of one address space, VMA by VMA. */
-  private serviceRun(
-    space: GpuVaSpace,
-    startVpn: number,
-    endVpn: number,
-    write: boolean,
-    migrate: boolean,
-    atomic: boolean,
-  ): void {
+  /**
+   * Advances one run by one phase: 'next' when the run is finished, 'again' when it needs another
+   * step, 'wait' when an invalidation in flight must end first.
+   */
+  private serviceRun(r: FaultRun, wake: () => void): 'next' | 'again' | 'wait' {
+    const space = r.space;
     const mm = space.mm;
-    if (!mm.mmgetNotZero()) return;
-    try {
-      for (let vpn = startVpn; vpn < endVpn;) {
-        const vma = mm.vmas.find(vpn);
-        if (vma === null) {
-          // No mapping at all: these accesses can never be served.
-          for (let v = vpn; v < endVpn; v++) space.fatal.add(v);
-          return;
-        }
-        const end = Math.min(endVpn, vma.end);
-        if (migrate) this.migrateIn(space, vma, vpn, end);
-        if (atomic && !migrate) this.makeExclusive(space, vpn, end);
-        else if (!this.mirror(space, vpn, end, write)) for (let v = vpn; v < end; v++) space.fatal.add(v);
-        vpn = end;
-      }
-    } finally {
-      mm.mmput();
+    if (r.range !== null) return this.commitMirror(r);
+    if (r.cursor >= r.end) return 'next';
+    if (!r.held) {
+      if (!mm.mmgetNotZero()) return 'next';
+      r.held = true;
     }
+    const vma = mm.vmas.find(r.cursor);
+    if (vma === null) {
+      // No mapping at all: these accesses can never be served.
+      for (let v = r.cursor; v < r.end; v++) space.fatal.add(v);
+      return this.finishRun(r);
+    }
+    const end = Math.min(r.end, vma.end);
+    if (r.migrate) this.migrateIn(space, vma, r.cursor, end);
+    if (r.atomic && !r.migrate) {
+      this.makeExclusive(space, r.cursor, end);
+      r.cursor = end;
+      return r.cursor >= r.end ? this.finishRun(r) : 'again';
+    }
+    // The snapshot half of mirroring: read_begin (waiting out an invalidation) and hmm_range_fault.
+    const seq = mmuIntervalReadBeginTry(space.notifier);
+    if (seq === -EAGAIN) {
+      mmuIntervalWaitEven(space.notifier, wake);
+      return 'wait';
+    }
+    const range = new HmmRange(space.notifier, r.cursor, end);
+    range.defaultFlags = HMM_PFN_REQ_FAULT | (r.write ? HMM_PFN_REQ_WRITE : 0);
+    range.devPrivateOwner = this;
+    range.p2pCluster = this.p2pCluster;
+    range.notifierSeq = seq;
+    const rc = hmmRangeFault(range);
+    if (rc === -EBUSY) {
+      this.kernel.engine.noteRetry(`${this.name} hmm_range_fault`);
+      this.kernel.stats.add(this.ctr.retries);
+      return 'again';
+    }
+    if (rc < 0) {
+      for (let v = r.cursor; v < end; v++) space.fatal.add(v);
+      r.cursor = end;
+      return r.cursor >= r.end ? this.finishRun(r) : 'again';
+    }
+    r.range = range;
+    r.pieceEnd = end;
+    return 'again';
+  }
+
+  /** The commit half: under the driver lock, program the table unless an invalidation intervened. */
+  private commitMirror(r: FaultRun): 'next' | 'again' {
+    const space = r.space;
+    const range = r.range!;
+    r.range = null;
+    space.locked = true;
+    if (mmuIntervalReadRetry(space.notifier, range.notifierSeq)) {
+      space.locked = false;
+      this.kernel.engine.noteRetry(`${this.name} mirror`);
+      this.kernel.stats.add(this.ctr.retries);
+      return 'again';
+    }
+    const mem = this.kernel.mem;
+    for (let i = 0; i < r.pieceEnd - range.startVpn; i++) {
+      const f = range.flags[i];
+      if (!(f & HMM_PFN_VALID)) continue;
+      const pfn = range.pfns[i];
+      // A peer's page (P2P) is reached over the interconnect, like system memory.
+      const local = mem.zone(pfn).owner === this ? GPU_ATTR_LOCAL : 0;
+      space.table.set(
+        range.startVpn + i,
+        pfn,
+        GPU_ATTR_VALID | local | (f & HMM_PFN_WRITE ? GPU_ATTR_WRITE : 0),
+      );
+    }
+    space.locked = false;
+    r.cursor = r.pieceEnd;
+    return r.cursor >= r.end ? this.finishRun(r) : 'again';
+  }
+
+  private finishRun(r: FaultRun): 'next' {
+    if (r.held) {
+      r.held = false;
+      r.space.mm.mmput();
+    }
+    r.cursor = r.end;
+    return 'next';
   }
 
   /**
@@ -437,47 +546,6 @@ export class GpuDevice {
   private nextMigrationId = 1;
 
   /**
-   * Maps [startVpn, endVpn) with hmm_range_fault under the sequence protocol: pages that stayed in
-   * system memory are reached over the link; the GPU's own pages come back in place. False when
-   * hmm_range_fault refused the range (no permission for the access).
-   */
-  private mirror(space: GpuVaSpace, startVpn: number, endVpn: number, write: boolean): boolean {
-    const engine = this.kernel.engine;
-    const range = new HmmRange(space.notifier, startVpn, endVpn);
-    range.defaultFlags = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
-    range.devPrivateOwner = this;
-    range.p2pCluster = this.p2pCluster;
-    for (;;) {
-      range.notifierSeq = mmuIntervalReadBegin(space.notifier);
-      const rc = hmmRangeFault(range);
-      if (rc === -EBUSY) {
-        engine.noteRetry(`${this.name} hmm_range_fault`);
-        this.kernel.stats.add(this.ctr.retries);
-        continue;
-      }
-      if (rc < 0) return false;
-      space.locked = true;
-      if (mmuIntervalReadRetry(space.notifier, range.notifierSeq)) {
-        space.locked = false;
-        engine.noteRetry(`${this.name} mirror`);
-        this.kernel.stats.add(this.ctr.retries);
-        continue;
-      }
-      const mem = this.kernel.mem;
-      for (let i = 0; i < endVpn - startVpn; i++) {
-        const f = range.flags[i];
-        if (!(f & HMM_PFN_VALID)) continue;
-        const pfn = range.pfns[i];
-        // A peer's page (P2P) is reached over the interconnect, like system memory.
-        const local = mem.zone(pfn).owner === this ? GPU_ATTR_LOCAL : 0;
-        space.table.set(startVpn + i, pfn, GPU_ATTR_VALID | local | (f & HMM_PFN_WRITE ? GPU_ATTR_WRITE : 0));
-      }
-      space.locked = false;
-      return true;
-    }
-  }
-
-  /**
    * Grants the GPU exclusive access to [startVpn, endVpn) for atomics (make_device_exclusive_range,
    * as nouveau does): the CPU's entries become device-exclusive; a CPU access revokes them.
    */
@@ -511,18 +579,43 @@ export class GpuDevice {
   nextKernelId = 1;
 }
 
-/** The driver's fault-servicing thread (UVM's bottom half): one pass per step while faults wait. */
+/** The driver's fault-servicing thread (UVM's bottom half): it steps while faults wait. */
 class GpuDriverActor implements Actor {
   readonly name: string;
   readonly daemon = true;
+  private readonly wake: () => void;
 
   constructor(private readonly gpu: GpuDevice) {
     this.name = `${gpu.name}/driver`;
+    this.wake = () => gpu.kernel.engine.wake(this);
   }
 
   step(): StepResult {
-    return this.gpu.servicePass() ? 0 : 'blocked';
+    const r = this.gpu.serviceStep(this.wake);
+    return r === 'idle' || r === 'wait' ? 'blocked' : r;
   }
+}
+
+/** A run of contiguous faulted pages of one address space, resolved piece by piece. */
+interface FaultRun {
+  readonly space: GpuVaSpace;
+  readonly start: number;
+  end: number;
+  cursor: number;
+  write: boolean;
+  migrate: boolean;
+  atomic: boolean;
+  /** A snapshot waiting for its commit (between hmm_range_fault and the driver lock). */
+  range: HmmRange | null;
+  pieceEnd: number;
+  /** The run holds a temporary mm user. */
+  held: boolean;
+}
+
+interface ServicePass {
+  readonly runs: FaultRun[];
+  run: number;
+  readonly arrivals: number[];
 }
 
 /**

@@ -142,12 +142,14 @@ export class ProcessActor implements Actor {
         const r = this.range(op.region, op);
         if (r === null)
           return this.fail(`${op.op} ${op.region}`, 'range outside the region (or not page-aligned)');
-        const rc =
+        // The invalidations stay open until the call completes: devices can land in that window.
+        const rc = this.ctx.machine.kernel.withWindow(this.name, () =>
           op.op === 'munmap'
             ? task.munmap(r.addr, r.sizeBytes)
             : op.op === 'mprotect'
               ? task.mprotect(r.addr, r.sizeBytes, PROTS[op.prot])
-              : task.madvise(r.addr, r.sizeBytes, ADVICE[op.advice]);
+              : task.madvise(r.addr, r.sizeBytes, ADVICE[op.advice]),
+        );
         if (rc < 0) return this.fail(`${op.op} ${op.region}`, errnoName(-rc));
         if (op.op === 'munmap' && op.offsetBytes === 0 && op.sizeBytes === null)
           this.regions.delete(op.region);
