@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { InputError } from '../sim/errors.js';
+import { parseScenarioText } from '../workload/scenario/load.js';
 import { scenarioSchema } from '../workload/scenario/schema.js';
 import { readScenario } from './run.js';
 
@@ -22,7 +23,7 @@ export function validateCommand(files: readonly string[]): number {
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       bad++;
-      process.stderr.write(`${e.message}\n`);
+      process.stderr.write(`hetmem: ${e.message.replaceAll('\n', '\nhetmem: ')}\n`);
     }
   }
   return bad === 0 ? 0 : 2;
@@ -56,7 +57,7 @@ export function examplesCommand(name: string | undefined): number {
   if (name === undefined) {
     for (const f of files) {
       const text = readFileSync(join(dir, f), 'utf8');
-      const desc = /^description:\s*>?-?\s*\n?\s*(.+)$/m.exec(text)?.[1] ?? '';
+      const desc = (parseScenarioText(text, f) as { description?: string }).description ?? '';
       process.stdout.write(`${f.replace(/\.yaml$/, '').padEnd(28)} ${desc.trim()}\n`);
     }
     process.stdout.write(

@@ -4,7 +4,7 @@
 
 import type { AccessStream } from '../sim/accessStream.js';
 import { InputError, type InputLocation } from '../sim/errors.js';
-import type { Rng } from '../sim/rng.js';
+import { Rng } from '../sim/rng.js';
 
 export type PatternSpec =
   | { readonly kind: 'sequential'; readonly passes: number }
@@ -139,11 +139,8 @@ export function makeStream(
     case 'strided':
       return new Strided(pages, spec.stride, spec.lanes ?? spec.stride, spec.passes);
     case 'random':
-      return new RandomPages(
-        pages,
-        spec.count,
-        spec.seed === undefined ? rng : rng.fork(`random:${spec.seed}`),
-      );
+      // An explicit seed fixes the pages whatever the run's seed is.
+      return new RandomPages(pages, spec.count, spec.seed === undefined ? rng : new Rng(spec.seed));
     case 'stencil':
       return new Stencil(pages, spec.rowPages, spec.iterations);
     case 'trace': {

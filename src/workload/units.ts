@@ -41,22 +41,23 @@ export function parseDuration(v: string | number): number {
   return Math.round(Number(m[1]) * TIME_UNITS[m[2] ?? 'ns']);
 }
 
-/** "4 KiB", "1.5 MiB": a size for people. */
+/** "4 KiB", "1.5 MiB": a size for people (rounded first, so 1048575 B is "1 MiB", not "1024.0 KiB"). */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = bytes;
   let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
+  while (u < units.length - 1 && Math.round(v * 10) / 10 >= 1024) {
     v /= 1024;
     u++;
   }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+  const r = Math.round(v * 10) / 10;
+  return `${Number.isInteger(v) ? v : r.toFixed(1)} ${units[u]}`;
 }
 
-/** "250 ns", "12.5 us", "3.2 ms", "1.25 s": a duration for people. */
+/** "250 ns", "12.5 us", "3.20 ms", "1.250 s": a duration for people (rounded before the unit is chosen). */
 export function formatDuration(ns: number): string {
   if (ns < 1_000) return `${ns} ns`;
-  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(1)} us`;
-  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
+  if (Math.round(ns / 100) / 10 < 1_000) return `${(ns / 1_000).toFixed(1)} us`;
+  if (Math.round(ns / 10_000) / 100 < 1_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
   return `${(ns / 1_000_000_000).toFixed(3)} s`;
 }

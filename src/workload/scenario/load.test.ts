@@ -593,8 +593,22 @@ processes:
     expect(s.processes[0].startNs).toBe(1500);
     expect(s.processes[0].program).toEqual([
       { op: 'mmap', name: 'r', sizeBytes: 8192, prot: 'rw', shared: false, hugepage: false, populate: false },
-      { op: 'touch', region: 'r', write: false, pattern: { kind: 'strided', stride: 16, passes: 1 } },
-      { op: 'touch', region: 'r', write: false, pattern: { kind: 'random', count: 1024 } },
+      {
+        op: 'touch',
+        region: 'r',
+        write: false,
+        pattern: { kind: 'strided', stride: 16, passes: 1 },
+        offsetBytes: 0,
+        sizeBytes: null,
+      },
+      {
+        op: 'touch',
+        region: 'r',
+        write: false,
+        pattern: { kind: 'random', count: 1024 },
+        offsetBytes: 0,
+        sizeBytes: null,
+      },
       {
         op: 'gpu',
         device: 'g',
@@ -604,6 +618,8 @@ processes:
         wait: true,
         mode: undefined,
         atomic: false,
+        offsetBytes: 0,
+        sizeBytes: null,
       },
       expect.objectContaining({ op: 'munmap', region: 'r', offsetBytes: 4096, sizeBytes: null }),
       { op: 'open', device: 'a', as: 'a' },

@@ -82,11 +82,11 @@ function expectedOf(issue: z.core.$ZodIssue): string {
     case 'too_small':
       return issue.origin === 'array'
         ? `at least ${String(issue.minimum)} item(s)`
-        : `a value >= ${String(issue.minimum)}`;
+        : `a value ${issue.inclusive === false ? '>' : '>='} ${String(issue.minimum)}`;
     case 'too_big':
       return issue.origin === 'array'
         ? `at most ${String(issue.maximum)} item(s)`
-        : `a value <= ${String(issue.maximum)}`;
+        : `a value ${issue.inclusive === false ? '<' : '<='} ${String(issue.maximum)}`;
     default:
       return issue.message.replace(/^Invalid input: expected /, '');
   }
@@ -97,23 +97,28 @@ function expectedOf(issue: z.core.$ZodIssue): string {
  * Throws InputError (InputErrorList for several problems).
  */
 export function loadScenario(text: string, file: string, readFile: FileReader = noFiles): Scenario {
+  const { doc, lines } = parseYaml(text, file);
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  return validate(raw, new Locator(file, doc, lines), readFile);
+}
+
+/** The YAML (or JSON) document; syntax errors become InputErrors with the parser's position. */
+function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const loc = new Locator(file, doc, lines);
   if (doc.errors.length > 0) {
     throw new InputErrorList(
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        const pos = lines.linePos(e.pos[0]);
         return new InputError(
-          { file, line: pos?.line, column: pos?.col },
+          { file, line: pos.line, column: pos.col },
           'valid YAML or JSON',
           e.message.split('\n')[0],
         );
       }),
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
-  return validate(raw, loc, readFile);
+  return { doc, lines };
 }
 
 /**
@@ -126,32 +131,61 @@ export function loadScenarioObject(raw: unknown, file: string, readFile: FileRea
 
 /** Parses a scenario file into a plain object (YAML syntax errors become InputErrors). */
 export function parseScenarioText(text: string, file: string): unknown {
-  const doc = parseDocument(text, { lineCounter: new LineCounter(), prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new InputErrorList(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return new InputError(
-          { file, line: pos?.line, column: pos?.col },
-          'valid YAML or JSON',
-          e.message.split('\n')[0],
-        );
-      }),
-    );
-  }
-  return doc.toJS({ maxAliasCount: 100 });
+  return parseYaml(text, file).doc.toJS({ maxAliasCount: 100 });
 }
 
 function validate(raw: unknown, loc: Locator, readFile: FileReader): Scenario {
   const parsed = scenarioSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new InputErrorList(
-      parsed.error.issues.map((issue) =>
-        loc.error(issue.path as Path, expectedOf(issue), show(valueAt(raw, issue.path as Path))),
-      ),
-    );
+    const problems: InputError[] = [];
+
+    for (const issue of parsed.error!.issues) {
+      for (const { path, issue: specific } of specificIssues(issue, issue.path as Path)) {
+        if (specific.code === 'unrecognized_keys' && 'keys' in specific) {
+          // Each unknown key at its own position.
+          for (const key of specific.keys) {
+            problems.push(
+              loc.error(
+                [...path, key],
+                `no key ${JSON.stringify(key)} here (misspelled?)`,
+                show(valueAt(raw, [...path, key])),
+              ),
+            );
+          }
+        } else {
+          problems.push(loc.error(path, expectedOf(specific), show(valueAt(raw, path))));
+        }
+      }
+    }
+    throw new InputErrorList(problems);
   }
   return normalize(parsed.data, loc, readFile, raw);
+}
+
+/**
+ * The issues worth showing for `issue` at `path`: a union that failed in every branch is reported
+ * through the branch that got furthest into the value (its issues carry the deeper paths), unless
+ * no branch got past the value itself.
+ */
+function specificIssues(issue: z.core.$ZodIssue, path: Path): { path: Path; issue: z.core.$ZodIssue }[] {
+  if (
+    issue.code !== 'invalid_union' ||
+    ('discriminator' in issue && issue.discriminator) ||
+    issue.errors.length === 0
+  ) {
+    return [{ path, issue }];
+  }
+  let best: z.core.$ZodIssue[] | null = null;
+  let depth = 0;
+  for (const branch of issue.errors) {
+    const d = Math.max(...branch.map((b) => b.path.length));
+    if (d > depth) {
+      depth = d;
+      best = branch;
+    }
+  }
+  if (best === null) return [{ path, issue }];
+  return best.flatMap((b) => specificIssues(b, [...path, ...(b.path as Path)]));
 }
 
 function noFiles(path: string): string {
@@ -160,15 +194,6 @@ function noFiles(path: string): string {
 
 function bytes(v: string | number): number {
   return parseSize(v);
-}
-
-function part(o: Record<string, unknown>): RegionPart {
-  const offset = o.offset as string | number | undefined;
-  const size = o.size as string | number | undefined;
-  return {
-    offsetBytes: offset === undefined ? 0 : bytes(offset),
-    sizeBytes: size === undefined ? null : bytes(size),
-  };
 }
 
 function pattern(p: unknown): PatternSpec {
@@ -188,11 +213,25 @@ interface CheckState {
 
 function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: unknown): Scenario {
   const problems: InputError[] = [];
+  /** Bytes of a size field; a size that is no whole number of bytes ("1.5B") is a problem. */
+  const sizeAt = (path: Path, v: string | number): number => {
+    const n = bytes(v);
+    if (Number.isNaN(n)) problems.push(loc.error(path, 'a whole number of bytes', show(v)));
+    return n;
+  };
+  const part = (o: Record<string, unknown>, at: Path): RegionPart => {
+    const offset = o.offset as string | number | undefined;
+    const size = o.size as string | number | undefined;
+    return {
+      offsetBytes: offset === undefined ? 0 : sizeAt([...at, 'offset'], offset),
+      sizeBytes: size === undefined ? null : sizeAt([...at, 'size'], size),
+    };
+  };
   const m = s.machine;
   const devices = new Map<string, DeviceSpec>();
   const iommus = new Set(m.iommus.map((i) => i.name));
   const machine: MachineSpec = {
-    ramBytes: bytes(m.ram),
+    ramBytes: sizeAt(['machine', 'ram'], m.ram),
     contentMode: m.contentMode,
     thp: m.thp,
     hugetlbPages: m.hugetlbPages,
@@ -212,7 +251,8 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
         m.sva.pasidQuarantine === undefined ? undefined : parseDuration(m.sva.pasidQuarantine),
     },
     devices: m.devices.map((d, i) => {
-      const spec: DeviceSpec = d.kind === 'gpu' ? { ...d, memoryBytes: bytes(d.memory) } : d;
+      const spec: DeviceSpec =
+        d.kind === 'gpu' ? { ...d, memoryBytes: sizeAt(['machine', 'devices', i, 'memory'], d.memory) } : d;
       if (devices.has(d.name))
         problems.push(
           loc.error(['machine', 'devices', i, 'name'], 'a device name used once', JSON.stringify(d.name)),
@@ -292,7 +332,7 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
           return {
             op: 'mmap',
             name: op.name as string,
-            sizeBytes: bytes(op.size as string),
+            sizeBytes: sizeAt([...at, 'size'], op.size as string),
             prot: op.prot as 'rw',
             shared: op.shared as boolean,
             hugepage: op.hugepage as boolean,
@@ -302,12 +342,26 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
         case 'mprotect':
         case 'madvise':
           region([...at, 'region'], op.region as string, st);
-          return { ...(op as object), ...part(op), region: op.region as string } as unknown as Op;
+          if (op.op === 'munmap') return { op: 'munmap', region: op.region as string, ...part(op, at) };
+          if (op.op === 'mprotect')
+            return { op: 'mprotect', region: op.region as string, prot: op.prot as 'rw', ...part(op, at) };
+          return {
+            op: 'madvise',
+            region: op.region as string,
+            advice: op.advice as 'dontneed',
+            ...part(op, at),
+          };
         case 'touch': {
           region([...at, 'region'], op.region as string, st);
           const p = pattern(op.pattern);
           loadTrace([...at, 'pattern', 'file'], p);
-          return { op: 'touch', region: op.region as string, write: op.write as boolean, pattern: p };
+          return {
+            op: 'touch',
+            region: op.region as string,
+            write: op.write as boolean,
+            pattern: p,
+            ...part(op, at),
+          };
         }
         case 'sleep':
           return { op: 'sleep', timeNs: parseDuration(op.time as string) };
@@ -336,6 +390,7 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
             pattern: p,
             wait: op.wait as boolean,
             mode: op.mode as 'migrate' | undefined,
+            ...part(op, at),
             atomic: op.atomic as boolean,
           };
         }
@@ -347,7 +402,7 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
             device: op.device as string,
             region: op.region as string,
             to: op.to as 'device',
-            ...part(op),
+            ...part(op, at),
           };
         case 'open': {
           device([...at, 'device'], op.device as string, 'accel');
@@ -386,7 +441,7 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
             region: op.region as string,
             write: op.write as boolean,
             wait: op.wait as boolean,
-            ...part(op),
+            ...part(op, at),
           };
         }
         default:

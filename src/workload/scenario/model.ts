@@ -28,11 +28,16 @@ export type Op =
       readonly region: string;
       readonly advice: 'dontneed' | 'hugepage' | 'willneed' | 'cold' | 'populate-read' | 'populate-write';
     } & RegionPart)
-  | { readonly op: 'touch'; readonly region: string; readonly write: boolean; readonly pattern: PatternSpec }
+  | ({
+      readonly op: 'touch';
+      readonly region: string;
+      readonly write: boolean;
+      readonly pattern: PatternSpec;
+    } & RegionPart)
   | { readonly op: 'sleep'; readonly timeNs: number }
   | { readonly op: 'exit' }
   | { readonly op: 'fork'; readonly name: string; readonly program: readonly Op[] }
-  | {
+  | ({
       readonly op: 'gpu';
       readonly device: string;
       readonly region: string;
@@ -41,7 +46,7 @@ export type Op =
       readonly wait: boolean;
       readonly mode?: 'migrate' | 'mirror';
       readonly atomic: boolean;
-    }
+    } & RegionPart)
   | ({
       readonly op: 'prefetch';
       readonly device: string;

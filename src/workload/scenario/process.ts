@@ -156,7 +156,7 @@ export class ProcessActor implements Actor {
         break;
       }
       case 'touch':
-        return this.touch(op.region, op.write, op.pattern, costs.cpuAccessNs);
+        return this.touch(op, costs.cpuAccessNs);
       case 'sleep':
         this.pc++;
         return op.timeNs;
@@ -177,8 +177,9 @@ export class ProcessActor implements Actor {
       }
       case 'gpu': {
         const gpu = this.ctx.machine.gpus.get(op.device)!;
-        const r = this.range(op.region);
-        if (r === null) return this.fail(`gpu ${op.region}`, 'the region is gone');
+        const r = this.range(op.region, op);
+        if (r === null)
+          return this.fail(`gpu ${op.region}`, 'range outside the region (or the region is gone)');
         this.gpusUsed.add(gpu);
         const at = this.pc;
         const stream = makeStream(
@@ -283,17 +284,13 @@ export class ProcessActor implements Actor {
     if (this.waiting && this.outstanding === 0) engine.wake(this);
   }
 
-  private touch(
-    regionName: string,
-    write: boolean,
-    pattern: Parameters<typeof makeStream>[0],
-    accessNs: number,
-  ): StepResult {
-    const r = this.range(regionName);
-    if (r === null) return this.fail(`touch ${regionName}`, 'the region is gone');
+  private touch(op: Extract<Op, { op: 'touch' }>, accessNs: number): StepResult {
+    const r = this.range(op.region, op);
+    if (r === null)
+      return this.fail(`touch ${op.region}`, 'range outside the region (or the region is gone)');
     if (this.stream === null) {
       this.stream = makeStream(
-        pattern,
+        op.pattern,
         r.sizeBytes / PAGE_SIZE,
         this.ctx.rng.fork(`${this.name}#${this.pc}`),
         this.ctx.scenario.traces,
@@ -308,11 +305,11 @@ export class ProcessActor implements Actor {
         return 0;
       }
       kernel.charge(accessNs);
-      const res = this.task.touch(r.addr + off * PAGE_SIZE, PAGE_SIZE, write);
+      const res = this.task.touch(r.addr + off * PAGE_SIZE, PAGE_SIZE, op.write);
       if (res.signal !== 0) {
         this.stream = null;
         return this.fail(
-          `touch ${regionName} page ${off}`,
+          `touch ${op.region} page ${off}`,
           res.signal === 'oom' ? 'out of memory' : res.signal === 11 ? 'SIGSEGV' : 'SIGBUS',
         );
       }

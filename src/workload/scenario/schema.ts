@@ -67,6 +67,7 @@ const ops = {
     region: name,
     write: z.boolean().default(false),
     pattern: patternSchema.default('sequential'),
+    ...part,
   }),
   sleep: z.strictObject({ op: z.literal('sleep'), time: duration }),
   exit: z.strictObject({ op: z.literal('exit') }),
@@ -81,6 +82,7 @@ const ops = {
     mode: z.enum(['migrate', 'mirror']).optional(),
     /** Atomic accesses: the driver makes pages exclusive to the GPU (make_device_exclusive). */
     atomic: z.boolean().default(false),
+    ...part,
   }),
   prefetch: z.strictObject({
     op: z.literal('prefetch'),
@@ -125,7 +127,7 @@ const costsSchema = z
         ctx.addIssue({
           code: 'custom',
           path: [k],
-          message: `unknown cost parameter; expected one of ${costKeys.join(', ')}`,
+          message: `a cost parameter (one of ${costKeys.join(', ')})`,
         });
       }
     }
@@ -191,17 +193,17 @@ const machineSchema = z.strictObject({
   hugetlbPages: z.number().int().nonnegative().default(0),
   /** The 2025 P2P proposal: GPUs of one cluster reach each other's memory in place (default off). */
   p2p: z.boolean().default(false),
-  costs: costsSchema.default({ profile: 'pcie4' } as never),
+  costs: costsSchema.prefault({ profile: 'pcie4' } as never),
   limits: z
     .strictObject({
       maxEvents: count.optional(),
       maxSimTime: duration.optional(),
       maxRetries: count.optional(),
     })
-    .default({}),
+    .prefault({}),
   sampleEvery: duration.default('10us'),
   iommus: z.array(iommuSchema).default([]),
-  sva: svaSchema.default({}),
+  sva: svaSchema.prefault({}),
   devices: z.array(z.discriminatedUnion('kind', [gpuSchema, accelSchema])).default([]),
 });
 
@@ -219,7 +221,7 @@ export const scenarioSchema = z.strictObject({
   name,
   description: z.string().optional(),
   seed: z.number().int().nonnegative().default(1),
-  machine: machineSchema.default({} as never),
+  machine: machineSchema.prefault({} as never),
   processes: z.array(z.strictObject({ name, start: duration.default(0), program: z.array(opSchema) })).min(1),
   expect: z.array(expectationSchema).default([]),
 });
