@@ -40,69 +40,95 @@ export const patternSchema = z.union([
 const part = { offset: size.optional(), size: size.optional() };
 
 const ops = {
-  mmap: z.strictObject({
-    op: z.literal('mmap'),
-    name,
-    size,
-    prot: z.enum(['rw', 'r', 'none']).default('rw'),
-    shared: z.boolean().default(false),
-    hugepage: z.boolean().default(false),
-    populate: z.boolean().default(false),
-  }),
-  munmap: z.strictObject({ op: z.literal('munmap'), region: name, ...part }),
-  mprotect: z.strictObject({
-    op: z.literal('mprotect'),
-    region: name,
-    prot: z.enum(['rw', 'r', 'none']),
-    ...part,
-  }),
-  madvise: z.strictObject({
-    op: z.literal('madvise'),
-    region: name,
-    advice: z.enum(['dontneed', 'hugepage', 'willneed', 'cold', 'populate-read', 'populate-write']),
-    ...part,
-  }),
-  touch: z.strictObject({
-    op: z.literal('touch'),
-    region: name,
-    write: z.boolean().default(false),
-    pattern: patternSchema.default('sequential'),
-    ...part,
-  }),
-  sleep: z.strictObject({ op: z.literal('sleep'), time: duration }),
-  exit: z.strictObject({ op: z.literal('exit') }),
-  gpu: z.strictObject({
-    op: z.literal('gpu'),
-    device: name,
-    region: name,
-    write: z.boolean().default(false),
-    pattern: patternSchema.default('sequential'),
-    wait: z.boolean().default(true),
-    /** How the driver resolves this kernel's faults (default: the device's mode). */
-    mode: z.enum(['migrate', 'mirror']).optional(),
-    /** Atomic accesses: the driver makes pages exclusive to the GPU (make_device_exclusive). */
-    atomic: z.boolean().default(false),
-    ...part,
-  }),
-  prefetch: z.strictObject({
-    op: z.literal('prefetch'),
-    device: name,
-    region: name,
-    to: z.enum(['device', 'host']).default('device'),
-    ...part,
-  }),
-  open: z.strictObject({ op: z.literal('open'), device: name, as: name.optional() }),
-  close: z.strictObject({ op: z.literal('close'), fd: name }),
-  dma: z.strictObject({
-    op: z.literal('dma'),
-    device: name,
-    fd: name.optional(),
-    region: name,
-    write: z.boolean().default(false),
-    wait: z.boolean().default(true),
-    ...part,
-  }),
-  wait: z.strictObject({ op: z.literal('wait') }),
+  mmap: z
+    .strictObject({
+      op: z.literal('mmap'),
+      name,
+      size,
+      prot: z.enum(['rw', 'r', 'none']).default('rw'),
+      shared: z.boolean().default(false),
+      hugepage: z.boolean().default(false),
+      populate: z.boolean().default(false),
+    })
+    .describe('mmap(2) of anonymous memory as a named region (private unless `shared`)'),
+  munmap: z
+    .strictObject({ op: z.literal('munmap'), region: name, ...part })
+    .describe('munmap(2) of a region, or of `offset`/`size` inside it'),
+  mprotect: z
+    .strictObject({
+      op: z.literal('mprotect'),
+      region: name,
+      prot: z.enum(['rw', 'r', 'none']),
+      ...part,
+    })
+    .describe('mprotect(2) of a region (or part of it)'),
+  madvise: z
+    .strictObject({
+      op: z.literal('madvise'),
+      region: name,
+      advice: z.enum(['dontneed', 'hugepage', 'willneed', 'cold', 'populate-read', 'populate-write']),
+      ...part,
+    })
+    .describe('madvise(2) of a region (or part of it)'),
+  touch: z
+    .strictObject({
+      op: z.literal('touch'),
+      region: name,
+      write: z.boolean().default(false),
+      pattern: patternSchema.default('sequential'),
+      ...part,
+    })
+    .describe('CPU loads or stores over a region, page by page, in a pattern'),
+  sleep: z
+    .strictObject({ op: z.literal('sleep'), time: duration })
+    .describe('the thread does nothing for a while'),
+  exit: z
+    .strictObject({ op: z.literal('exit') })
+    .describe('exit(2): the address space goes, then the files (a program ends with one anyway)'),
+  gpu: z
+    .strictObject({
+      op: z.literal('gpu'),
+      device: name,
+      region: name,
+      write: z.boolean().default(false),
+      pattern: patternSchema.default('sequential'),
+      wait: z.boolean().default(true),
+      /** How the driver resolves this kernel's faults (default: the device's mode). */
+      mode: z.enum(['migrate', 'mirror']).optional(),
+      /** Atomic accesses: the driver makes pages exclusive to the GPU (make_device_exclusive). */
+      atomic: z.boolean().default(false),
+      ...part,
+    })
+    .describe('a GPU kernel over a region: accesses in a pattern; far faults migrate or mirror pages'),
+  prefetch: z
+    .strictObject({
+      op: z.literal('prefetch'),
+      device: name,
+      region: name,
+      to: z.enum(['device', 'host']).default('device'),
+      ...part,
+    })
+    .describe('an explicit migration of a region to GPU memory or back (cudaMemPrefetchAsync)'),
+  open: z
+    .strictObject({ op: z.literal('open'), device: name, as: name.optional() })
+    .describe('open the accelerator: its driver binds this address space (SVA) and gets a PASID'),
+  close: z
+    .strictObject({ op: z.literal('close'), fd: name })
+    .describe('close a descriptor: the driver stops the PASID and unbinds'),
+  dma: z
+    .strictObject({
+      op: z.literal('dma'),
+      device: name,
+      fd: name.optional(),
+      region: name,
+      write: z.boolean().default(false),
+      wait: z.boolean().default(true),
+      ...part,
+    })
+    .describe("accelerator work on a region through the descriptor's PASID"),
+  wait: z
+    .strictObject({ op: z.literal('wait') })
+    .describe("wait until this process's device work has finished"),
 };
 
 export type OpInput =
@@ -112,7 +138,9 @@ export type OpInput =
 export const opSchema: z.ZodType<unknown> = z.lazy(() =>
   z.discriminatedUnion('op', [
     ...Object.values(ops),
-    z.strictObject({ op: z.literal('fork'), name: name.optional(), program: z.array(opSchema) }),
+    z
+      .strictObject({ op: z.literal('fork'), name: name.optional(), program: z.array(opSchema) })
+      .describe('fork(2): a child process with a copy-on-write copy, running its own program'),
   ] as unknown as [z.ZodObject, ...z.ZodObject[]]),
 );
 
@@ -144,38 +172,42 @@ const iommuSchema = z.strictObject({
   forceStall: z.boolean().optional(),
 });
 
-const gpuSchema = z.strictObject({
-  kind: z.literal('gpu'),
-  name,
-  memory: size,
-  mode: z.enum(['migrate', 'mirror']).default('migrate'),
-  accessesPerStep: count.optional(),
-  maxOutstandingFaults: count.optional(),
-  evictBatchPages: count.optional(),
-  faultBufferEntries: count.optional(),
-  /** Interconnect cluster for peer-to-peer access to another GPU's memory (needs machine.p2p). */
-  cluster: name.optional(),
-});
+const gpuSchema = z
+  .strictObject({
+    kind: z.literal('gpu'),
+    name,
+    memory: size,
+    mode: z.enum(['migrate', 'mirror']).default('migrate'),
+    accessesPerStep: count.optional(),
+    maxOutstandingFaults: count.optional(),
+    evictBatchPages: count.optional(),
+    faultBufferEntries: count.optional(),
+    /** Interconnect cluster for peer-to-peer access to another GPU's memory (needs machine.p2p). */
+    cluster: name.optional(),
+  })
+  .describe('a GPU with its own memory: far faults migrate pages in (mode migrate) or map them (mirror)');
 
-const accelSchema = z.strictObject({
-  kind: z.literal('accel'),
-  name,
-  iommu: name,
-  bus: z.enum(['pci', 'platform']).default('pci'),
-  maxPasids: z
-    .number()
-    .int()
-    .min(0)
-    .max(1 << 20)
-    .optional(),
-  ats: z.boolean().optional(),
-  pri: z.boolean().optional(),
-  prgRespPasidRequired: z.boolean().optional(),
-  priAllocation: z.number().int().nonnegative().optional(),
-  stall: z.boolean().optional(),
-  atcEntries: count.optional(),
-  pagesPerGroup: count.optional(),
-});
+const accelSchema = z
+  .strictObject({
+    kind: z.literal('accel'),
+    name,
+    iommu: name,
+    bus: z.enum(['pci', 'platform']).default('pci'),
+    maxPasids: z
+      .number()
+      .int()
+      .min(0)
+      .max(1 << 20)
+      .optional(),
+    ats: z.boolean().optional(),
+    pri: z.boolean().optional(),
+    prgRespPasidRequired: z.boolean().optional(),
+    priAllocation: z.number().int().nonnegative().optional(),
+    stall: z.boolean().optional(),
+    atcEntries: count.optional(),
+    pagesPerGroup: count.optional(),
+  })
+  .describe('a PASID DMA accelerator behind an IOMMU (SVA): ATS, PRI page requests or stall');
 
 const svaSchema = z.strictObject({
   pasidReuse: z.enum(['smallestFree', 'cyclic', 'quarantine', 'exhaustFirst']).optional(),
@@ -218,12 +250,31 @@ const expectationSchema = z.union([
 ]);
 
 export const scenarioSchema = z.strictObject({
-  name,
-  description: z.string().optional(),
-  seed: z.number().int().nonnegative().default(1),
-  machine: machineSchema.prefault({} as never),
-  processes: z.array(z.strictObject({ name, start: duration.default(0), program: z.array(opSchema) })).min(1),
-  expect: z.array(expectationSchema).default([]),
+  name: name.describe("the scenario's name (reports, traces)"),
+  description: z.string().optional().describe('what the scenario shows, printed before the summary'),
+  seed: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(1)
+    .describe('random seed (random patterns); --seed overrides it'),
+  machine: machineSchema
+    .prefault({} as never)
+    .describe('RAM, content mode, THP, cost profile, limits, IOMMUs and devices'),
+  processes: z
+    .array(
+      z.strictObject({
+        name,
+        start: duration.default(0).describe('when the process starts'),
+        program: z.array(opSchema).describe("operations run in order by the process's thread"),
+      }),
+    )
+    .min(1)
+    .describe('the processes and what each does over time'),
+  expect: z
+    .array(expectationSchema)
+    .default([])
+    .describe('checked at the end: a metric (summary field or counter) with min/max/equals, or noLeaks'),
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
