@@ -19,6 +19,7 @@ import { migrateFigures } from './migrate.bench.js';
 import { mmFigures } from './mm.bench.js';
 import { notifierFigures } from './notifier.bench.js';
 import { svaFigures } from './sva.bench.js';
+import { sweepFigures } from './sweep.bench.js';
 
 /** Every layer's figures, in run order. A new layer adds its `<layer>.bench.ts` list here. */
 export const LAYERS: readonly (readonly Figure[])[] = [
@@ -28,6 +29,7 @@ export const LAYERS: readonly (readonly Figure[])[] = [
   migrateFigures,
   svaFigures,
   engineFigures,
+  sweepFigures,
 ];
 
 interface Outcome {

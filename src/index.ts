@@ -13,6 +13,7 @@ export * from './sim/index.js';
 export * from './workload/oracle/index.js';
 export * from './workload/patterns.js';
 export * from './workload/scenario/index.js';
+export * from './workload/sweep/index.js';
 export { parseDuration, parseSize } from './workload/units.js';
 export type * from './report/types.js';
 export * from './report/chromeTrace.js';

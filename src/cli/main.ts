@@ -76,7 +76,7 @@ program
 const sweep = program
   .command('sweep')
   .description(
-    'run every combination of a grid file\'s parameters and seeds; results as NDJSON, resumable, shardable',
+    "run every combination of a grid file's parameters and seeds; results as NDJSON, resumable, shardable",
   )
   .argument('<grid>', 'grid file (YAML): scenario, seeds, parameters, output; see README "Sweeps"')
   .option('--workers <n>', 'worker threads (default: available parallelism)', parsePositive)
@@ -84,8 +84,12 @@ const sweep = program
     '--shard <i/N>',
     'run shard i of N (0-based): the jobs with index % N == i (default: from JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID)',
   )
-  .option('--shards <n>', 'shard count for an index from the environment (Kubernetes; or HETMEM_SHARDS)', parsePositive)
-  .option('-o, --output <file>', 'results file (default: the grid\'s output, else <grid>.ndjson beside it)')
+  .option(
+    '--shards <n>',
+    'shard count for an index from the environment (Kubernetes; or HETMEM_SHARDS)',
+    parsePositive,
+  )
+  .option('-o, --output <file>', "results file (default: the grid's output, else <grid>.ndjson beside it)")
   .option('--list', 'print the jobs (index, hash, seed, params) as NDJSON instead of running them')
   .action(async (grid, options) => {
     process.exitCode = await sweepCommand(grid, options);

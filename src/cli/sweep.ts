@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { Piscina } from 'piscina';
@@ -35,7 +35,13 @@ import {
   type SweepOutcome,
   type SweepRecord,
 } from '../workload/sweep/results.js';
-import { detectShard, inShard, type ShardSpec, shardOutputName, WHOLE_SWEEP } from '../workload/sweep/shard.js';
+import {
+  detectShard,
+  inShard,
+  type ShardSpec,
+  shardOutputName,
+  WHOLE_SWEEP,
+} from '../workload/sweep/shard.js';
 import { hetmemVersion, jobHash } from './sweepHash.js';
 import { runSweepJob, type SweepTask } from './sweepWorker.js';
 
@@ -79,13 +85,18 @@ function cachedReader(scenarioFile: string): (path: string) => string {
   };
 }
 
+/** A path the grid names: relative to the grid file's folder, unless absolute. */
+function besideGrid(gridFile: string, path: string): string {
+  return isAbsolute(path) ? path : join(dirname(gridFile), path);
+}
+
 /**
  * Reads a grid file and its base scenario and expands the jobs; every resolved scenario is
  * validated here, before any job runs. Throws InputError(List).
  */
 export function loadSweepFile(gridFile: string): Sweep {
   const grid = parseGrid(readInput(gridFile, 'grid file'), gridFile);
-  const scenarioFile = join(dirname(gridFile), grid.scenario);
+  const scenarioFile = besideGrid(gridFile, grid.scenario);
   let text: string;
   try {
     text = readFileSync(scenarioFile, 'utf8');
@@ -106,7 +117,10 @@ export function loadSweepFile(gridFile: string): Sweep {
 export function sweepOutputFile(sweep: Sweep, shard: ShardSpec, output?: string): string {
   if (output !== undefined) return output;
   const dir = dirname(sweep.grid.file);
-  const file = sweep.grid.output === null ? join(dir, `${sweep.grid.name}.ndjson`) : join(dir, sweep.grid.output);
+  const file =
+    sweep.grid.output === null
+      ? join(dir, `${sweep.grid.name}.ndjson`)
+      : besideGrid(sweep.grid.file, sweep.grid.output);
   return shardOutputName(file, shard);
 }
 
@@ -197,17 +211,15 @@ export async function runJobs(
   await Promise.all(Array.from({ length: lanes }, lane));
 }
 
-/** jobs done/total with an ETA on stderr: only on a terminal, and only once a sweep has run a second. */
+/**
+ * jobs done/total with an ETA on stderr: only on a terminal, and only once a sweep has run for a
+ * second (the bar then stays, its ETA refreshed by cli-progress, even while no job finishes).
+ */
 function sweepProgress(name: string, total: number, start: number): { tick: () => void; stop: () => void } {
-  const started = Date.now();
   let value = start;
   let bar: cliProgress.SingleBar | null = null;
-  return {
-    tick() {
-      value++;
-      if (!process.stderr.isTTY) return;
-      if (bar === null) {
-        if (Date.now() - started < 1000) return;
+  const timer = process.stderr.isTTY
+    ? setTimeout(() => {
         bar = new cliProgress.SingleBar(
           {
             format: `hetmem: sweep ${name} [{bar}] {value}/{total} jobs, ETA {eta_formatted}`,
@@ -219,10 +231,17 @@ function sweepProgress(name: string, total: number, start: number): { tick: () =
           cliProgress.Presets.legacy,
         );
         bar.start(total, value);
-      }
-      bar.update(value);
+      }, 1000)
+    : null;
+  // A sweep that ends sooner must not wait for the timer.
+  timer?.unref();
+  return {
+    tick() {
+      value++;
+      bar?.update(value);
     },
     stop() {
+      if (timer !== null) clearTimeout(timer);
       bar?.stop();
     },
   };
@@ -270,9 +289,9 @@ export async function sweepCommand(gridFile: string, options: SweepOptions): Pro
   }
 
   const out = sweepOutputFile(sweep, shard, options.output);
-  mkdirSync(dirname(resolve(out)), { recursive: true });
   const existing = parseResults(readCompleteLines(out, true), out);
-  for (const m of existing.malformed) process.stderr.write(`hetmem: skipping a line that is not a result: ${m.message}\n`);
+  for (const m of existing.malformed)
+    process.stderr.write(`hetmem: skipping a line that is not a result: ${m.message}\n`);
   const byHash = new Map<string, SweepRecord>();
   for (const r of existing.records) if (!byHash.has(r.hash)) byHash.set(r.hash, r);
   const done = mine.filter((j) => byHash.has(hashes.get(j)!));
@@ -295,19 +314,34 @@ export async function sweepCommand(gridFile: string, options: SweepOptions): Pro
   for (const j of done) {
     const r = byHash.get(hashes.get(j)!)!;
     if (r.failed)
-      failed.push({ job: j, why: r.error === null ? 'expectations not met' : `${r.error.name}: ${r.error.message}` });
+      failed.push({
+        job: j,
+        why: r.error === null ? 'expectations not met' : `${r.error.name}: ${r.error.message}`,
+      });
   }
 
   const workers = Math.max(1, Math.min(options.workers ?? availableParallelism(), todo.length || 1));
   const executor = todo.length === 0 ? null : createExecutor(workers);
-  const fd = openSync(out, 'a');
+  let fd: number;
+  try {
+    mkdirSync(dirname(resolve(out)), { recursive: true });
+    fd = openSync(out, 'a');
+  } catch (e) {
+    await executor?.close();
+    throw new InputError(
+      { file: out },
+      'a writable results file',
+      (e as NodeJS.ErrnoException).code ?? String(e),
+    );
+  }
   const progress = sweepProgress(sweep.grid.name, mine.length, done.length);
   try {
     if (executor !== null) {
       await runJobs(todo, resolve(sweep.scenarioFile), executor, (job, outcome) => {
         writeSync(fd, `${formatResultLine(job, hashes.get(job)!, outcome)}\n`);
         fsyncSync(fd);
-        if (outcome.kind === 'error') failed.push({ job, why: `${outcome.error.name}: ${outcome.error.message}` });
+        if (outcome.kind === 'error')
+          failed.push({ job, why: `${outcome.error.name}: ${outcome.error.message}` });
         else if (!outcome.expectationsMet) failed.push({ job, why: 'expectations not met' });
         progress.tick();
       });
@@ -319,8 +353,10 @@ export async function sweepCommand(gridFile: string, options: SweepOptions): Pro
   }
 
   failed.sort((a, b) => a.job.index - b.job.index);
-  for (const f of failed.slice(0, FAILURES_LISTED)) process.stderr.write(`hetmem: ${jobName(f.job)}: ${f.why}\n`);
-  if (failed.length > FAILURES_LISTED) process.stderr.write(`hetmem: ... and ${failed.length - FAILURES_LISTED} more\n`);
+  for (const f of failed.slice(0, FAILURES_LISTED))
+    process.stderr.write(`hetmem: ${jobName(f.job)}: ${f.why}\n`);
+  if (failed.length > FAILURES_LISTED)
+    process.stderr.write(`hetmem: ... and ${failed.length - FAILURES_LISTED} more\n`);
   const errors = failed.filter((f) => f.why !== 'expectations not met').length;
   process.stdout.write(
     `${sweep.grid.name}: ${where}${mine.length} of ${sweep.jobs.length} jobs: ${todo.length} run now, ${done.length} already done; ` +

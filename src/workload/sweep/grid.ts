@@ -20,7 +20,14 @@ import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } fr
 import { z } from 'zod';
 import { InputError, InputErrorList } from '../../sim/errors.js';
 import { type FileReader, loadScenarioObject } from '../scenario/load.js';
-import { formatPath, isPathPrefix, missingStep, parsePath, type ScenarioPath, setAtPath } from './path.js';
+import {
+  formatScenarioPath,
+  isPathPrefix,
+  missingPathStep,
+  parseScenarioPath,
+  type ScenarioPath,
+  setAtPath,
+} from './path.js';
 
 /** Most jobs one grid may expand to: a grid past it is an input error (split it). */
 export const MAX_SWEEP_JOBS = 1_000_000;
@@ -110,7 +117,7 @@ class GridLocator {
   ) {}
 
   error(path: Path, expected: string, got?: string): InputError {
-    const field = path.length === 0 ? '(top level)' : formatPath(path);
+    const field = path.length === 0 ? '(top level)' : formatScenarioPath(path);
     // The deepest node that exists along the path (a missing key points at its parent).
     for (let n = path.length; n >= 0; n--) {
       const node: unknown = this.doc.getIn(path.slice(0, n), true);
@@ -130,7 +137,12 @@ class GridLocator {
         if (isScalar(pair.key) && pair.key.value === key && pair.key.range) {
           const pos = this.lines.linePos(pair.key.range[0]);
           return new InputError(
-            { file: this.file, line: pos.line, column: pos.col, field: formatPath(['parameters', key]) },
+            {
+              file: this.file,
+              line: pos.line,
+              column: pos.col,
+              field: formatScenarioPath(['parameters', key]),
+            },
             expected,
             got,
           );
@@ -165,7 +177,7 @@ function expectedOf(issue: z.core.$ZodIssue): string {
     case 'invalid_type':
       return `a value of type ${issue.expected}`;
     case 'unrecognized_keys':
-      return `no key ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} here (grid keys: scenario, seeds, parameters, output, description)`;
+      return `no key ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (a grid has scenario, seeds, parameters, output, description)`;
     case 'too_small':
       return issue.origin === 'array'
         ? `at least ${String(issue.minimum)} item(s)`
@@ -227,7 +239,7 @@ export function parseGrid(text: string, file: string): Grid {
   if (doc.errors.length > 0) {
     throw new InputErrorList(
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
         return new InputError(
           { file, line: pos?.line, column: pos?.col },
           'valid YAML or JSON',
@@ -241,8 +253,13 @@ export function parseGrid(text: string, file: string): Grid {
   const parsed = gridSchema.safeParse(raw);
   if (!parsed.success) {
     throw new InputErrorList(
-      parsed.error.issues.map((issue) =>
-        loc.error(issue.path as Path, expectedOf(issue), show(valueAt(raw, issue.path as Path))),
+      parsed.error.issues.flatMap((issue) =>
+        // A misspelled key is pointed at itself, not at the object holding it.
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((k) =>
+              loc.error([...(issue.path as Path), k], expectedOf({ ...issue, keys: [k] }), show(k)),
+            )
+          : [loc.error(issue.path as Path, expectedOf(issue), show(valueAt(raw, issue.path as Path)))],
       ),
     );
   }
@@ -273,7 +290,7 @@ export function parseGrid(text: string, file: string): Grid {
   // that parses as a path never looks like an integer.
   const parameters: GridParameter[] = [];
   for (const [key, values] of Object.entries(g.parameters)) {
-    const path = parsePath(key);
+    const path = parseScenarioPath(key);
     if (path === null) {
       problems.push(
         loc.keyError(key, 'a path into the scenario such as machine.devices[0].memory', JSON.stringify(key)),
@@ -329,7 +346,7 @@ export function parseGrid(text: string, file: string): Grid {
 /** The parameters an error at `field` of a resolved scenario concerns (the field is at, inside or above the value). */
 function parametersAt(grid: Grid, field: string): GridParameter[] {
   return grid.parameters.filter((p) => {
-    const fp = formatPath(p.path);
+    const fp = formatScenarioPath(p.path);
     const inside = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || a.startsWith(`${b}[`);
     return inside(field, fp) || inside(fp, field);
   });
@@ -345,7 +362,7 @@ function parametersAt(grid: Grid, field: string): GridParameter[] {
 export function expandGrid(grid: Grid, base: unknown, scenarioFile: string, readFile: FileReader): Sweep {
   const missing: InputError[] = [];
   for (const p of grid.parameters) {
-    const why = missingStep(base, p.path);
+    const why = missingPathStep(base, p.path);
     if (why !== null) missing.push(grid.keyErrorAt(p.key, `a path that exists in ${scenarioFile}`, why));
   }
   if (missing.length > 0) throw new InputErrorList(missing);
@@ -375,7 +392,7 @@ export function expandGrid(grid: Grid, base: unknown, scenarioFile: string, read
         if (at.length === 1) {
           const p = at[0];
           const i = grid.parameters.indexOf(p);
-          const where = field === formatPath(p.path) ? '' : ` (at ${field} of the scenario)`;
+          const where = field === formatScenarioPath(p.path) ? '' : ` (at ${field} of the scenario)`;
           mapped = grid.errorAt(['parameters', p.key, digits[i]], `${err.expected}${where}`, err.got);
         } else {
           mapped = new InputError(

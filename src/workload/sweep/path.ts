@@ -14,9 +14,9 @@ const WHOLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
  * Parses `machine.devices[0].memory` into `['machine', 'devices', 0, 'memory']`; null when the text
  * is not a path.
  *
- * @example parsePath('processes[0].program[2].pattern.kind') // ['processes', 0, 'program', 2, 'pattern', 'kind']
+ * @example parseScenarioPath('processes[0].program[2].pattern.kind') // ['processes', 0, 'program', 2, 'pattern', 'kind']
  */
-export function parsePath(text: string): ScenarioPath | null {
+export function parseScenarioPath(text: string): ScenarioPath | null {
   const out: (string | number)[] = [];
   let rest = text;
   let first = true;
@@ -51,7 +51,7 @@ export function parsePath(text: string): ScenarioPath | null {
 }
 
 /** The path as scenario errors print fields: `machine.devices[0].memory`. */
-export function formatPath(path: ScenarioPath): string {
+export function formatScenarioPath(path: ScenarioPath): string {
   let out = '';
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;
@@ -82,11 +82,11 @@ function kindOf(v: unknown): string {
  * Why `path` does not lead to a value in `root` (naming the first step that fails and what is
  * there instead), or null when it does.
  */
-export function missingStep(root: unknown, path: ScenarioPath): string | null {
+export function missingPathStep(root: unknown, path: ScenarioPath): string | null {
   let v = root;
   for (let i = 0; i < path.length; i++) {
     const step = path[i];
-    const at = i === 0 ? 'the scenario' : formatPath(path.slice(0, i));
+    const at = i === 0 ? 'the scenario' : formatScenarioPath(path.slice(0, i));
     if (typeof step === 'number') {
       if (!Array.isArray(v)) return `${at} is ${kindOf(v)}, not a list`;
       if (step >= v.length) return `${at} has ${v.length} item(s), no [${step}]`;
@@ -104,7 +104,7 @@ export function missingStep(root: unknown, path: ScenarioPath): string | null {
 }
 
 /**
- * Replaces the value at `path` inside `root`, in place. The path must exist (`missingStep` is
+ * Replaces the value at `path` inside `root`, in place. The path must exist (`missingPathStep` is
  * null); the caller owns `root` (a copy of the base scenario).
  */
 export function setAtPath(root: unknown, path: ScenarioPath, value: unknown): void {

@@ -61,12 +61,17 @@ export function parseResultLine(text: string, file: string, line: number): Sweep
   if (typeof hash !== 'string' || !HASH.test(hash)) throw bad('"hash": 64 hex digits', JSON.stringify(hash));
   if (!Number.isSafeInteger(index) || (index as number) < 0)
     throw bad('"index": an integer >= 0', JSON.stringify(index));
-  if (!Number.isSafeInteger(seed) || (seed as number) < 0) throw bad('"seed": an integer >= 0', JSON.stringify(seed));
+  if (!Number.isSafeInteger(seed) || (seed as number) < 0)
+    throw bad('"seed": an integer >= 0', JSON.stringify(seed));
   if (!isRecord(params)) throw bad('"params": an object', JSON.stringify(params));
   const hasSummary = summary !== undefined;
-  if (hasSummary === (error !== undefined)) throw bad('exactly one of "summary" and "error"', 'both or neither');
+  if (hasSummary === (error !== undefined))
+    throw bad('exactly one of "summary" and "error"', 'both or neither');
   if (hasSummary && !isRecord(summary)) throw bad('"summary": an object', JSON.stringify(summary));
-  if (!hasSummary && !(isRecord(error) && typeof error.name === 'string' && typeof error.message === 'string'))
+  if (
+    !hasSummary &&
+    !(isRecord(error) && typeof error.name === 'string' && typeof error.message === 'string')
+  )
     throw bad('"error": { "name", "message" }', JSON.stringify(error));
   const expectations = hasSummary ? (summary as Record<string, unknown>).expectations : undefined;
   const expectationsMet =

@@ -24,7 +24,7 @@ export const MAX_SHARDS = 1_000_000;
 
 export const WHOLE_SWEEP: ShardSpec = { index: 0, count: 1, source: 'no shard given' };
 
-export type Env = Readonly<Record<string, string | undefined>>;
+export type ShardEnv = Readonly<Record<string, string | undefined>>;
 
 function cliError(option: string, expected: string, got: string): InputError {
   return new InputError({ file: 'command line', field: option }, expected, got);
@@ -44,7 +44,7 @@ function parseCount(text: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-function envInt(env: Env, name: string, min: number): number {
+function envInt(env: ShardEnv, name: string, min: number): number {
   const raw = env[name];
   const n = raw === undefined ? null : parseCount(raw);
   if (n === null || n < min) throw envError(name, `an integer >= ${min}`, raw);
@@ -62,7 +62,8 @@ export function parseShardOption(text: string): ShardSpec {
   if (m === null) throw cliError('--shard', expected, JSON.stringify(text));
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || count > MAX_SHARDS || index >= count) throw cliError('--shard', expected, JSON.stringify(text));
+  if (count < 1 || count > MAX_SHARDS || index >= count)
+    throw cliError('--shard', expected, JSON.stringify(text));
   return { index, count, source: `--shard ${index}/${count}` };
 }
 
@@ -73,8 +74,15 @@ export function checkShardCount(n: number, option = '--shards'): number {
   return n;
 }
 
-function shard(index: number, count: number, source: string, indexVar: string, raw: string | undefined): ShardSpec {
-  if (count < 1 || count > MAX_SHARDS) throw envError(source, `a shard count from 1 to ${MAX_SHARDS}`, String(count));
+function shard(
+  index: number,
+  count: number,
+  source: string,
+  indexVar: string,
+  raw: string | undefined,
+): ShardSpec {
+  if (count < 1 || count > MAX_SHARDS)
+    throw envError(source, `a shard count from 1 to ${MAX_SHARDS}`, String(count));
   if (index >= count)
     throw envError(indexVar, `a shard index below the shard count ${count} (from ${source})`, raw);
   return { index, count, source: `${indexVar}=${raw ?? ''}, ${count} shards from ${source}` };
@@ -85,7 +93,7 @@ function shard(index: number, count: number, source: string, indexVar: string, r
  * environment (Kubernetes, then AWS Batch, then Slurm), else null (the whole sweep). `shards` is
  * `--shards N`: the count where the environment gives none (Kubernetes), or a check of it.
  */
-export function detectShard(options: { shard?: string; shards?: number }, env: Env): ShardSpec | null {
+export function detectShard(options: { shard?: string; shards?: number }, env: ShardEnv): ShardSpec | null {
   const shards = options.shards === undefined ? undefined : checkShardCount(options.shards);
   if (options.shard !== undefined) {
     const s = parseShardOption(options.shard);
@@ -98,7 +106,8 @@ export function detectShard(options: { shard?: string; shards?: number }, env: E
     if (shards !== undefined) return { count: shards, source: '--shards' };
     if (systemVar !== null && env[systemVar] !== undefined)
       return { count: envInt(env, systemVar, 1), source: systemVar };
-    if (env.HETMEM_SHARDS !== undefined) return { count: envInt(env, 'HETMEM_SHARDS', 1), source: 'HETMEM_SHARDS' };
+    if (env.HETMEM_SHARDS !== undefined)
+      return { count: envInt(env, 'HETMEM_SHARDS', 1), source: 'HETMEM_SHARDS' };
     throw envError(
       systemVar ?? 'HETMEM_SHARDS',
       `the number of shards (give --shards N or set HETMEM_SHARDS${systemVar === null ? '' : ` or ${systemVar}`})`,
