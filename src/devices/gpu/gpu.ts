@@ -225,8 +225,12 @@ export class GpuDevice {
 
   /** A far fault: into the fault buffer (if it has room); the kernel waits for the replay. */
   farFault(k: GpuKernel, vpn: number, write: boolean): void {
+    this.waiting.add(k);
+    // An access retried at a replay while its fault still waits in the buffer raises nothing new.
+    if (k.space.pendingFaults.has(vpn)) return;
     this.kernel.stats.add(this.ctr.farFaults);
     if (this.faults.length < this.faultBufferEntries) {
+      k.space.pendingFaults.add(vpn);
       this.faults.push({
         space: k.space,
         vpn,
@@ -236,7 +240,6 @@ export class GpuDevice {
         atNs: this.kernel.engine.nowNs,
       });
     }
-    this.waiting.add(k);
     if (!this.driverAdded) {
       this.driverAdded = true;
       this.kernel.engine.addActor(this.driver, this.kernel.costs.gpuFarFaultNs);
@@ -289,6 +292,7 @@ export class GpuDevice {
     for (let b = 0; b < costs.gpuFaultBatchesPerPass && this.faults.length > 0; b++) {
       this.kernel.stats.add(this.ctr.batches);
       const batch = this.faults.splice(0, costs.gpuFaultBatchSize);
+      for (const f of batch) f.space.pendingFaults.delete(f.vpn);
       // Duplicates merge (a write wins); the rest is sorted by address space and page.
       batch.sort((a, b) => a.space.mm.id - b.space.mm.id || a.vpn - b.vpn);
       for (const f of batch) arrivals.push(f.atNs);

@@ -31,6 +31,8 @@ export class GpuVaSpace {
   invalidations = 0;
   /** Pages whose faults the driver could not resolve (the faulting kernel stops on them). */
   readonly fatal = new Set<number>();
+  /** Pages with a fault in the GPU's fault buffer, not yet taken by a service pass. */
+  readonly pendingFaults = new Set<number>();
 
   constructor(
     mm: Mm,
