@@ -6,10 +6,14 @@
 //   npm run bench -- --json            table, then one JSON line (last line of stdout)
 //   npm run bench -- --check           exit 1 when a figure misses its target
 //   npm run bench -- --verbose         also print every repetition's time (stderr)
+//   npm run bench -- --in-process      run every figure in this process (default: each in a fresh
+//                                      child process, so one figure's heap cannot slow the next)
 //
 // Progress goes to stderr, so stdout holds only the table and the JSON line.
 
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pc from 'picocolors';
 import { describeTarget, type Figure, formatNumber, meetsTarget, setVerbose } from './harness.js';
@@ -46,6 +50,7 @@ const USAGE = `usage: npm run bench -- [--only PREFIX]... [--json] [--check] [--
   --check        exit with status 1 if a figure misses its target
   --list         list the figures and exit
   --verbose, -v  print each measured repetition's time to stderr
+  --in-process   run every figure in this process (default: each in a fresh child process)
   --help         this text`;
 
 function allFigures(): Figure[] {
@@ -75,8 +80,34 @@ function cpuSnapshot(): CpuSnapshot {
 function otherCpuLoad(start: CpuSnapshot): number {
   const end = cpuSnapshot();
   const own = process.cpuUsage(start.own);
-  const otherMs = end.busyMs - start.busyMs - (own.user + own.system) / 1000;
+  const otherMs = end.busyMs - start.busyMs - (own.user + own.system) / 1000 - childCpuMs;
   return Math.max(0, otherMs / (end.wallMs - start.wallMs));
+}
+
+/** CPU time the figures' child processes used (not "other processes" for the load line). */
+let childCpuMs = 0;
+
+/**
+ * Runs one figure in a fresh child process (this script with `--figure NAME`): the heap and the
+ * compiled code other figures left behind do not change its result.
+ */
+function runFigureIsolated(figure: Figure, verbose: boolean): { value: number | null; error: string | null } {
+  const script = fileURLToPath(import.meta.url);
+  const loader = process.execArgv.filter((a, i, all) => a !== '--eval' && all[i - 1] !== '--eval');
+  const args = [...loader, script, '--figure', figure.name, ...(verbose ? ['--verbose'] : [])];
+  const r = spawnSync(process.execPath, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    const r2 = JSON.parse(last) as { value: number | null; error: string | null; cpuMs: number };
+    childCpuMs += r2.cpuMs;
+    return r2;
+  } catch {
+    return { value: null, error: `child process exited ${r.status} without a result: ${last.slice(0, 200)}` };
+  }
 }
 
 /** Runs one figure; a throw or a non-finite result becomes an error instead of a value. */
@@ -129,6 +160,8 @@ async function main(): Promise<number> {
       check: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
+      'in-process': { type: 'boolean', default: false },
+      figure: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -139,6 +172,15 @@ async function main(): Promise<number> {
     return 0;
   }
   setVerbose(values.verbose);
+  if (values.figure !== undefined) {
+    // Child mode: one figure, its outcome as the last line of stdout.
+    const figure = allFigures().find((f) => f.name === values.figure);
+    if (figure === undefined) throw new Error(`no figure named ${values.figure}`);
+    const outcome = await runFigure(figure);
+    const cpu = process.cpuUsage();
+    console.log(JSON.stringify({ ...outcome, cpuMs: (cpu.user + cpu.system) / 1000 }));
+    return 0;
+  }
   const prefixes = values.only ?? [];
   const figures = allFigures().filter(
     (f) => prefixes.length === 0 || prefixes.some((prefix) => f.name.startsWith(prefix)),
@@ -158,7 +200,8 @@ async function main(): Promise<number> {
   for (const figure of figures) {
     process.stderr.write(`bench: ${figure.name} ...`);
     const t0 = performance.now();
-    const { value, error } = await runFigure(figure);
+    const isolate = !values['in-process'] && figures.length > 1;
+    const { value, error } = isolate ? runFigureIsolated(figure, values.verbose) : await runFigure(figure);
     const seconds = (performance.now() - t0) / 1000;
     process.stderr.write(
       value === null ? ` error (${seconds.toFixed(1)} s)\n` : ` ${formatNumber(value)} ${figure.unit}\n`,
