@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { InputError, LimitError } from '../sim/errors.js';
 import { oracleCheck, oracleReplay } from './oracle.js';
+import { reproduceCommand } from './reproduce.js';
 import { runCommand } from './run.js';
 import { examplesCommand, schemaCommand, validateCommand } from './scenarioCommands.js';
 import { sweepCommand, sweepMergeCommand } from './sweep.js';
@@ -103,6 +104,26 @@ sweep
   .option('--grid <file>', 'the grid: report jobs missing from the inputs (exit 1 if any)')
   .action(async (out, inputs, options) => {
     process.exitCode = await sweepMergeCommand(out, inputs, options);
+  });
+
+program
+  .command('reproduce')
+  .description(
+    "reproduce a published study and print our figures beside the paper's (see docs/REPRODUCTIONS.md)",
+  )
+  .argument(
+    '<study>',
+    'the study: ganguly2019 (prefetchers and eviction in CPU-GPU unified memory, ISCA 2019)',
+  )
+  .option('--workers <n>', 'worker threads (default: available parallelism)', parsePositive)
+  .option('--benchmarks <list>', 'comma-separated subset of the benchmarks')
+  .option(
+    '--configs <list>',
+    'comma-separated subset of the configurations (od, rp, slp, tbnp, lru4k-od, lru2m-tbnp, tbne-tbnp)',
+  )
+  .option('--json', 'print the rows as JSON')
+  .action(async (study, options) => {
+    process.exitCode = await reproduceCommand(study, options);
   });
 
 const oracle = program

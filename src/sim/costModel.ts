@@ -33,6 +33,12 @@ export interface CostModel {
   readonly linkLatencyNs: number;
   /** Peak link bandwidth one way, in bytes per ns (1 byte/ns = 1 GB/s). */
   readonly linkBytesPerNs: number;
+  /**
+   * 0: a transfer reaches peak bandwidth at once (fixed latency plus bytes at peak). Otherwise the
+   * transfer size at which the link reaches half its peak: bandwidth grows with size as
+   * peak * (2/pi) * atan(bytes / this), the curve Ganguly et al. fitted to PCIe 3 measurements.
+   */
+  readonly linkHalfBandwidthBytes: number;
 
   // ---- GPU / unified memory -------------------------------------------------------------------
   /** From a GPU far fault to the driver starting to service its batch (interrupt, fetch, sort). */
@@ -43,8 +49,8 @@ export interface CostModel {
   readonly gpuFaultBatchesPerPass: number;
   /** Replaying faulted accesses after a service pass. */
   readonly gpuReplayNs: number;
-  /** A GPU access to a page in its own memory. */
-  readonly gpuAccessNs: number;
+  /** Launching a compute kernel, until its first thread block runs. */
+  readonly gpuKernelLaunchNs: number;
   /** A GPU access to system memory over the link (a mirrored, not migrated, page). */
   readonly gpuRemoteAccessNs: number;
   /** migrate_vma bookkeeping per page (collect, unmap, migration entries, finalize). */
@@ -97,7 +103,8 @@ const COMMON: Omit<
   gpuFaultBatchSize: 256,
   gpuFaultBatchesPerPass: 20,
   gpuReplayNs: 5_000,
-  gpuAccessNs: 5,
+  gpuKernelLaunchNs: 5_000,
+  linkHalfBandwidthBytes: 0,
   migratePageNs: 150,
   migrateCallNs: 2_000,
   iommuWalkNs: 400,
@@ -173,9 +180,15 @@ export function costModel(
   return { ...base, ...overrides };
 }
 
-/** Time to move `bytes` over the link in one transfer: the fixed latency plus bytes at peak rate. */
+/**
+ * Time to move `bytes` over the link in one transfer: the fixed latency plus the bytes at the
+ * bandwidth a transfer of that size reaches (the peak, or the size-dependent curve).
+ */
 export function linkTransferNs(costs: CostModel, bytes: number): number {
-  return Math.round(costs.linkLatencyNs + bytes / costs.linkBytesPerNs);
+  const half = costs.linkHalfBandwidthBytes;
+  const rate =
+    half > 0 ? costs.linkBytesPerNs * (2 / Math.PI) * Math.atan(bytes / half) : costs.linkBytesPerNs;
+  return Math.round(costs.linkLatencyNs + bytes / rate);
 }
 
 /** The bandwidth one transfer of `bytes` achieves, in bytes per ns (GB/s): it grows with size. */

@@ -1,44 +1,50 @@
-// A GPU sharing process memory the way an SVM driver does it (nouveau, amdgpu SVM, NVIDIA UVM):
-// compute kernels access pages through the GPU's page table; a miss is a far fault that lands in a
-// fault buffer; the driver services faults in batches (fetch, merge duplicates, sort), either
-// migrating the pages into GPU memory with migrate_vma_* (`migrate` mode) or mirroring the system
-// pages with hmm_range_fault under the interval-notifier sequence protocol (`mirror` mode), then
-// replays the faulted accesses. Every step goes through the modeled kernel, never around it.
+// A GPU sharing process memory the way an SVM driver does it (NVIDIA UVM, nouveau, amdgpu SVM):
+// compute kernels access pages through a TLB and the GPU's page table; a miss is a far fault that
+// lands in the fault buffer; the driver services faults in batches (driver.ts), migrating pages
+// into GPU memory with migrate_vma_* or mirroring system pages with hmm_range_fault, under the
+// policies chosen for it (policies/), then replays. Every step goes through the modeled kernel.
+// This file is the device: its options, address spaces, the access path and the accounting.
 
-import type { AccessStream } from '../../sim/accessStream.js';
-import { linkTransferNs } from '../../sim/costModel.js';
-import type { Actor, StepResult } from '../../sim/engine.js';
-import { EAGAIN, EBUSY } from '../../sim/errno.js';
 import { Log2Histogram } from '../../sim/histogram.js';
+import type { Rng } from '../../sim/rng.js';
 import type { CounterId } from '../../sim/stats.js';
-import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE } from '../../hmm/hmmPfn.js';
-import { HmmRange, hmmRangeFault } from '../../hmm/hmmRangeFault.js';
-import { PAGE_SIZE, VM_WRITE } from '../../mm/constants.js';
+import { PAGE_SIZE } from '../../mm/constants.js';
 import type { Kernel } from '../../mm/kernel.js';
-import {
-  MIGRATE_PFN_MIGRATE,
-  MIGRATE_PFN_WRITE,
-  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
-  MIGRATE_VMA_SELECT_SYSTEM,
-  MigrateVma,
-  migratePfn,
-  migratePfnToPfn,
-  migrateVmaFinalize,
-  migrateVmaPages,
-  migrateVmaSetup,
-} from '../../mm/migrateDevice.js';
 import type { Mm } from '../../mm/mm.js';
-import { PG_LOCKED } from '../../mm/physmem.js';
-import { makeDeviceExclusiveRange } from '../../mm/deviceExclusive.js';
+import { GpuDriver } from './driver.js';
+import { FAULT_ATOMIC, FAULT_MIRROR, FAULT_WRITE, FaultBuffer } from './faultBuffer.js';
+import { GpuMemory, type GpuMemoryOwner } from './gpuMemory.js';
+import { GpuKernel, type GpuKernelSpec, type GpuMode, type KernelHost } from './kernel.js';
+import { migrateToHost, type MigrationHost } from './migration.js';
 import {
-  mmuIntervalReadBeginTry,
-  mmuIntervalReadRetry,
-  mmuIntervalWaitEven,
-} from '../../notifier/interval.js';
-import { GpuMemory } from './gpuMemory.js';
-import { GPU_ATTR_ATOMIC, GPU_ATTR_LOCAL, GPU_ATTR_VALID, GPU_ATTR_WRITE, GpuVaSpace } from './vaSpace.js';
+  createPolicy,
+  DEFAULT_POLICIES,
+  type PolicyChoice,
+  type PolicyChoices,
+  POLICY_KINDS,
+  UVM_POLICIES,
+} from './policies/registry.js';
+import type { AccessCounterPolicy, PrefetchPolicy } from './policies/types.js';
+import { GpuTlb } from './tlb.js';
+import { VA_BLOCK_PAGES } from './vaBlock.js';
+import { GPU_ATTR_ATOMIC, GPU_ATTR_LOCAL, GPU_ATTR_WRITE, GpuVaSpace } from './vaSpace.js';
 
-export type GpuMode = 'migrate' | 'mirror';
+export type { GpuKernelSpec, GpuMode } from './kernel.js';
+export { GpuKernel } from './kernel.js';
+
+/** Bytes a fault migrates at least: a page, a 64 KiB big page, or a whole 2 MiB VA block. */
+export type MigrationGranularity = 4096 | 65536 | 2097152;
+
+/**
+ * How far faults take time. `per-pass` (a real driver): the driver starts a pass `gpuFarFaultNs`
+ * after a fault wakes it (interrupt, fetch), however many faults it then serves, and its copies
+ * are on its critical path. `accounted` (UVMSmart's default): faults are resolved as they occur
+ * (a kernel step ends at its first new fault and the driver serves it at once), copies queue on
+ * the copy engines while the driver goes on, and each distinct faulting page adds `gpuFarFaultNs`
+ * to the `fault_latency_ns` counter instead of to the simulated timeline; the reported time is
+ * then kernel time plus that sum, as Ganguly et al. report it.
+ */
+export type FaultLatencyMode = 'per-pass' | 'accounted';
 
 export interface GpuOptions {
   readonly name: string;
@@ -46,14 +52,36 @@ export interface GpuOptions {
   readonly memoryBytes: number;
   /** `migrate` (default): far faults move pages into GPU memory; `mirror`: map system pages. */
   readonly mode?: GpuMode;
-  /** Accesses a kernel issues per step (a warp's worth of pages; default 64). */
+  /** Streaming multiprocessors (default 28, a GTX 1080 Ti). */
+  readonly sms?: number;
+  /** Core clock in MHz (default 1481). */
+  readonly clockMHz?: number;
+  /** Thread blocks resident per SM: the lanes that issue accesses concurrently (default 8). */
+  readonly blocksPerSm?: number;
+  /** SM cycles one page access of a block takes (its loads, stores and arithmetic; default 16). */
+  readonly cyclesPerAccess?: number;
+  /** Accesses a kernel issues per engine step (default 256). */
   readonly accessesPerStep?: number;
-  /** Pages evicted at once when GPU memory is full (default 64). */
-  readonly evictBatchPages?: number;
-  /** Fault-buffer entries; faults beyond it wait for the next replay (default 4096). */
+  /** GPU TLB entries and ways (default 8192, 8). */
+  readonly tlbEntries?: number;
+  readonly tlbWays?: number;
+  /** Cycles of a page-table walk after a TLB miss (default 100). */
+  readonly tlbMissCycles?: number;
+  /** Fault-buffer entries; faults beyond it are dropped and raised again at a replay (default 4096). */
   readonly faultBufferEntries?: number;
-  /** Faulted accesses one kernel keeps parked before it waits for a replay (default 256). */
-  readonly maxOutstandingFaults?: number;
+  /** Bytes a fault migrates at least (default 4096). */
+  readonly migrationGranularity?: MigrationGranularity;
+  /** How far-fault latency is charged (default `per-pass`). */
+  readonly faultLatency?: FaultLatencyMode;
+  /** The driver's policies by kind (`uvm`: NVIDIA's defaults); unnamed kinds use DEFAULT_POLICIES. */
+  readonly policies?: PolicyChoices | 'uvm';
+  /**
+   * The prefetch policy once GPU memory has filled (its first eviction); default: the same one.
+   * UVMSmart's `-hwprefetch_oversub` (Ganguly et al. switch prefetching off there in some runs).
+   */
+  readonly prefetchAfterEviction?: PolicyChoice;
+  /** The random stream of policies that draw (default: forked from the kernel's, so the seed decides it). */
+  readonly rng?: Rng;
   /** Name of the link for byte accounting (default `<name>.link`). */
   readonly link?: string;
   /**
@@ -63,107 +91,161 @@ export interface GpuOptions {
   readonly p2pCluster?: unknown;
 }
 
-interface PendingFault {
-  readonly space: GpuVaSpace;
-  readonly vpn: number;
-  write: boolean;
-  readonly migrate: boolean;
-  readonly atomic: boolean;
-  readonly atNs: number;
+const COUNTERS = {
+  accesses: 'accesses',
+  remote: 'remote_accesses',
+  tlbMisses: 'tlb_misses',
+  farFaults: 'far_faults',
+  dropped: 'fault_buffer_overflows',
+  batches: 'fault_batches',
+  replays: 'replays',
+  toDevice: 'pages_to_device',
+  toHost: 'pages_to_host',
+  prefetched: 'prefetched_pages',
+  evicted: 'evicted_pages',
+  notifications: 'access_counter_notifications',
+  faultLatencyNs: 'fault_latency_ns',
+  kernels: 'kernels',
+  kernelNs: 'kernel_ns',
+  retries: 'notifier_retries',
+} as const;
+
+type CounterName = keyof typeof COUNTERS;
+
+function positive(what: string, gpu: string, v: number, integer: boolean): number {
+  if (!(v > 0) || (integer && !Number.isInteger(v)))
+    throw new RangeError(
+      `GPU ${gpu}: ${what} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`,
+    );
+  return v;
 }
 
-/** A compute kernel's work: accesses to a region of one address space. */
-export interface GpuKernelSpec {
-  readonly mm: Mm;
-  /** First page of the region the stream's offsets are relative to. */
-  readonly baseVpn: number;
-  readonly stream: AccessStream;
-  readonly write: boolean;
-  /** Atomic accesses: pages must be exclusive to the GPU (make_device_exclusive) or in its memory. */
-  readonly atomic?: boolean;
-  /** How the driver resolves this kernel's faults (default: the GPU's mode). */
-  readonly mode?: GpuMode;
-  /** Called when the kernel finishes (or fails on an access the driver could not resolve). */
-  readonly onDone?: (kernel: GpuKernel) => void;
-}
-
-const MAX_RUN_PAGES = 512;
-
-export class GpuDevice {
+export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
   readonly kernel: Kernel;
   readonly name: string;
   readonly mode: GpuMode;
   readonly memory: GpuMemory;
+  readonly tlb: GpuTlb;
+  readonly lanes: number;
   readonly accessesPerStep: number;
-  readonly faultBufferEntries: number;
-  readonly maxOutstandingFaults: number;
+  readonly granularityPages: number;
+  readonly faultLatency: FaultLatencyMode;
+  readonly yieldOnFault: boolean;
   readonly linkName: string;
   readonly p2pCluster: unknown;
-  private readonly spaces = new Map<Mm, GpuVaSpace>();
-  private readonly faults: PendingFault[] = [];
-  private readonly waiting = new Set<GpuKernel>();
-  private readonly driver: GpuDriverActor;
-  private driverAdded = false;
+  readonly rng: Rng;
+  private readonly prefetchBeforeEviction: PrefetchPolicy;
+  private readonly prefetchOversubscribed: PrefetchPolicy;
+  readonly accessCounterPolicy: AccessCounterPolicy;
+  /** @internal The fault buffer the driver drains. */
+  readonly faults: FaultBuffer;
+  /** @internal Access-counter notifications waiting for the driver: (space index, first vpn) pairs. */
+  readonly notifications: number[] = [];
   readonly farFaultLatency: Log2Histogram;
-  private readonly ctr: Record<
-    | 'accesses'
-    | 'remote'
-    | 'farFaults'
-    | 'batches'
-    | 'toDevice'
-    | 'toHost'
-    | 'replays'
-    | 'h2d'
-    | 'd2h'
-    | 'retries',
-    CounterId
-  >;
+  /** @internal */
+  readonly counters: Record<CounterName, CounterId>;
+  /** @internal Ids of migration spans in the trace. */
+  nextMigrationId = 1;
+  /** Kernels launched and not finished. */
+  readonly running = new Set<GpuKernel>();
+  private readonly spaces = new Map<Mm, GpuVaSpace>();
+  private readonly spaceList: (GpuVaSpace | null)[] = [];
+  private readonly waiting = new Set<GpuKernel>();
+  private readonly driver: GpuDriver;
+  private driverAdded = false;
+  private nextKernelId = 1;
+  // Per-access costs (ns), and the counts not yet charged.
+  private readonly localAccessNs: number;
+  private readonly tlbWalkNs: number;
+  private accessCount = 0;
+  private remoteCount = 0;
+  private tlbMissCount = 0;
+  private accessNsCarry = 0;
 
   constructor(kernel: Kernel, options: GpuOptions) {
     this.kernel = kernel;
-    this.name = options.name;
+    const name = options.name;
+    this.name = name;
     this.mode = options.mode ?? 'migrate';
-    this.accessesPerStep = options.accessesPerStep ?? 64;
-    this.faultBufferEntries = options.faultBufferEntries ?? 4096;
-    this.maxOutstandingFaults = options.maxOutstandingFaults ?? 256;
-    this.linkName = options.link ?? `${options.name}.link`;
+    const sms = positive('sms', name, options.sms ?? 28, true);
+    const clockGHz = positive('clockMHz', name, options.clockMHz ?? 1481, false) / 1000;
+    this.lanes = sms * positive('blocksPerSm', name, options.blocksPerSm ?? 8, true);
+    // Blocks run in parallel on the SMs: an access costs its cycles spread over all of them.
+    this.localAccessNs =
+      positive('cyclesPerAccess', name, options.cyclesPerAccess ?? 16, false) / (sms * clockGHz);
+    this.tlbWalkNs = positive('tlbMissCycles', name, options.tlbMissCycles ?? 100, false) / (sms * clockGHz);
+    this.accessesPerStep = positive('accessesPerStep', name, options.accessesPerStep ?? 256, true);
+    this.tlb = new GpuTlb(options.tlbEntries ?? 8192, options.tlbWays ?? 8);
+    this.faults = new FaultBuffer(options.faultBufferEntries ?? 4096);
+    const granularity = options.migrationGranularity ?? PAGE_SIZE;
+    if (granularity !== 4096 && granularity !== 65536 && granularity !== 2097152)
+      throw new RangeError(
+        `GPU ${name}: migrationGranularity must be 4096, 65536 or 2097152, got ${granularity}`,
+      );
+    this.granularityPages = Math.min(VA_BLOCK_PAGES, granularity / PAGE_SIZE);
+    this.faultLatency = options.faultLatency ?? 'per-pass';
+    this.yieldOnFault = this.faultLatency === 'accounted';
+    this.linkName = options.link ?? `${name}.link`;
+    this.rng = options.rng ?? kernel.rng.fork(`gpu:${name}`);
     const pages = options.memoryBytes / PAGE_SIZE;
     if (!Number.isInteger(pages) || pages < 1) {
       throw new RangeError(
-        `GPU ${this.name}: memory must be a whole number of 4 KiB pages, got ${options.memoryBytes} bytes`,
+        `GPU ${name}: memory must be a whole number of 4 KiB pages, got ${options.memoryBytes} bytes`,
       );
     }
-    this.memory = new GpuMemory(kernel, this, pages, options.evictBatchPages ?? 64);
-    this.driver = new GpuDriverActor(this);
+    this.memory = new GpuMemory(kernel, this, pages);
+    const choices =
+      options.policies === 'uvm' ? UVM_POLICIES : { ...DEFAULT_POLICIES, ...(options.policies ?? {}) };
+    const context = { memory: this.memory, nowNs: () => kernel.engine.nowNs };
+    for (const kind of POLICY_KINDS)
+      if (choices[kind] === undefined) throw new RangeError(`no ${kind} policy`);
+    this.prefetchBeforeEviction = createPolicy('prefetch', choices.prefetch!, context);
+    this.prefetchOversubscribed =
+      options.prefetchAfterEviction === undefined
+        ? this.prefetchBeforeEviction
+        : createPolicy('prefetch', options.prefetchAfterEviction, context);
+    this.memory.eviction = createPolicy('eviction', choices.eviction!, context);
+    this.memory.thrashing = createPolicy('thrashing', choices.thrashing!, context);
+    this.accessCounterPolicy = createPolicy('accessCounters', choices.accessCounters!, context);
+    this.driver = new GpuDriver(this);
     this.p2pCluster = options.p2pCluster ?? null;
     this.memory.pgmap.p2pCluster = this.p2pCluster;
-    this.farFaultLatency = new Log2Histogram(`latency.${this.name}.far_fault`);
-    const s = kernel.stats;
-    const p = `gpu.${this.name}`;
-    this.ctr = {
-      accesses: s.counter(`${p}.accesses`),
-      remote: s.counter(`${p}.remote_accesses`),
-      farFaults: s.counter(`${p}.far_faults`),
-      batches: s.counter(`${p}.fault_batches`),
-      toDevice: s.counter(`${p}.pages_to_device`),
-      toHost: s.counter(`${p}.pages_to_host`),
-      replays: s.counter(`${p}.replays`),
-      retries: s.counter(`${p}.notifier_retries`),
-      h2d: s.counter(`link.${this.linkName}.h2d_bytes`),
-      d2h: s.counter(`link.${this.linkName}.d2h_bytes`),
-    };
+    this.farFaultLatency = new Log2Histogram(`latency.${name}.far_fault`);
+    const stats = kernel.stats;
+    const counters = {} as Record<CounterName, CounterId>;
+    for (const k of Object.keys(COUNTERS) as CounterName[])
+      counters[k] = stats.counter(`gpu.${name}.${COUNTERS[k]}`);
+    this.counters = counters;
+    this.h2d = stats.counter(`link.${this.linkName}.h2d_bytes`);
+    this.d2h = stats.counter(`link.${this.linkName}.d2h_bytes`);
   }
+
+  private readonly h2d: CounterId;
+  private readonly d2h: CounterId;
+
+  /** The prefetch policy in force: it may change once memory has filled. */
+  get prefetchPolicy(): PrefetchPolicy {
+    return this.memory.evictedPages > 0 ? this.prefetchOversubscribed : this.prefetchBeforeEviction;
+  }
+
+  // ---- address spaces ---------------------------------------------------------------------------
 
   /** The GPU's view of `mm`, created (and its notifier inserted) on first use. */
   vaSpace(mm: Mm): GpuVaSpace {
     let s = this.spaces.get(mm);
     if (s === undefined) {
-      s = new GpuVaSpace(mm, this);
+      s = new GpuVaSpace(mm, this, this.spaceList.length, this.tlb);
       const rc = s.attach();
       if (rc < 0) throw new RangeError(`GPU ${this.name}: cannot mirror mm ${mm.id} (${rc})`);
       this.spaces.set(mm, s);
+      this.spaceList.push(s);
     }
     return s;
+  }
+
+  /** @internal The address space with this index, or null once released. */
+  spaceAt(index: number): GpuVaSpace | null {
+    return this.spaceList[index] ?? null;
   }
 
   /**
@@ -173,546 +255,224 @@ export class GpuDevice {
   releaseMm(mm: Mm): void {
     const s = this.spaces.get(mm);
     if (s === undefined) return;
-    for (const k of [...this.running]) if (k.space === s) k.abort();
+    for (const k of [...this.running]) {
+      if (k.space !== s) continue;
+      k.abort();
+      this.kernel.engine.wake(k);
+    }
     s.detach();
     this.spaces.delete(mm);
+    this.spaceList[s.index] = null;
   }
 
-  /** Starts a compute kernel; it runs as the engine runs. */
+  // ---- kernels ----------------------------------------------------------------------------------
+
+  /** Starts a compute kernel; it runs as the engine runs, after the launch latency. */
   launch(spec: GpuKernelSpec): GpuKernel {
-    const k = new GpuKernel(this, this.vaSpace(spec.mm), spec);
+    const k = new GpuKernel(this, this.vaSpace(spec.mm), spec, this.nextKernelId++);
+    k.launchedAtNs = this.kernel.engine.nowNs;
     this.running.add(k);
     const t = this.kernel.trace;
     if (t.enabled)
       t.asyncBegin(this.kernel.engine.nowNs, k.name, 'gpu', 'kernel', k.traceId, { mm: spec.mm.id });
-    this.kernel.engine.addActor(k);
+    this.kernel.engine.addActor(k, this.kernel.costs.gpuKernelLaunchNs);
     return k;
   }
 
-  /** @internal Kernels launched and not finished. */
-  readonly running = new Set<GpuKernel>();
-
-  // ---- GpuMemoryOwner ---------------------------------------------------------------------------
-
-  forget(mmId: number, vpn: number): void {
-    for (const s of this.spaces.values()) if (s.mm.id === mmId) s.table.delete(vpn);
+  /** @internal A kernel ended. */
+  finished(k: GpuKernel): void {
+    this.running.delete(k);
+    this.waiting.delete(k);
+    const stats = this.kernel.stats;
+    stats.add(this.counters.kernels);
+    stats.add(this.counters.kernelNs, this.kernel.engine.nowNs - k.launchedAtNs);
+    const t = this.kernel.trace;
+    if (t.enabled)
+      t.asyncEnd(this.kernel.engine.nowNs, k.name, 'gpu', 'kernel', k.traceId, {
+        accesses: k.accesses,
+        farFaults: k.farFaults,
+        failed: k.failed,
+      });
   }
 
-  noteToHost(pages: number): void {
-    this.kernel.stats.add(this.ctr.toHost, pages);
-    this.kernel.stats.add(this.ctr.d2h, pages * PAGE_SIZE);
-  }
+  // ---- the access path --------------------------------------------------------------------------
 
-  // ---- accesses and far faults ------------------------------------------------------------------
-
-  /** One access by a kernel: true when the GPU's table allows it (charges its time). */
-  access(space: GpuVaSpace, vpn: number, write: boolean, atomic = false): boolean {
-    const attr = space.table.attr(vpn);
-    if (attr === 0 || (write && !(attr & GPU_ATTR_WRITE))) return false;
-    if (atomic && !(attr & (GPU_ATTR_ATOMIC | GPU_ATTR_LOCAL))) return false;
-    const kernel = this.kernel;
-    kernel.stats.add(this.ctr.accesses);
-    if (attr & GPU_ATTR_LOCAL) {
-      kernel.charge(kernel.costs.gpuAccessNs);
+  /** One access by a kernel: true when the GPU's translation allows it (its time is charged later). */
+  access(space: GpuVaSpace, vpn: number, write: boolean, atomic: boolean): boolean {
+    const tlb = this.tlb;
+    let attr: number;
+    let pfn: number;
+    if (tlb.lookup(space.index, vpn)) {
+      attr = tlb.hitAttr;
+      pfn = tlb.hitPfn;
     } else {
-      kernel.stats.add(this.ctr.remote);
-      kernel.charge(kernel.costs.gpuRemoteAccessNs);
+      attr = space.table.attr(vpn);
+      if (attr === 0) return false;
+      pfn = space.table.pfn(vpn);
+      tlb.fill(space.index, vpn, pfn, attr);
+      this.tlbMissCount++;
     }
-    if (write && kernel.contentMode === 'tokens')
-      kernel.mem.content.setToken(space.table.pfn(vpn), kernel.newToken());
+    if (write && !(attr & GPU_ATTR_WRITE)) return false;
+    if (atomic && !(attr & (GPU_ATTR_ATOMIC | GPU_ATTR_LOCAL))) return false;
+    this.accessCount++;
+    if (attr & GPU_ATTR_LOCAL) {
+      this.memory.accessed(pfn);
+    } else {
+      this.remoteCount++;
+      const region = this.accessCounterPolicy.remoteAccess(space.index, vpn);
+      if (region >= 0) {
+        this.notifications.push(space.index, region);
+        this.wakeDriver(0);
+      }
+    }
+    const kernel = this.kernel;
+    if (write && kernel.contentMode === 'tokens') kernel.mem.content.setToken(pfn, kernel.newToken());
     return true;
+  }
+
+  /** @internal Charges the accesses since the last call and adds them to the counters. */
+  chargeAccesses(): void {
+    const local = this.accessCount - this.remoteCount;
+    const ns =
+      local * this.localAccessNs +
+      this.tlbMissCount * this.tlbWalkNs +
+      this.remoteCount * this.kernel.costs.gpuRemoteAccessNs;
+    // Whole nanoseconds on the clock; the fraction carries over to the next charge.
+    const total = ns + this.accessNsCarry;
+    const whole = Math.floor(total);
+    this.accessNsCarry = total - whole;
+    if (whole > 0) this.kernel.charge(whole);
+    const stats = this.kernel.stats;
+    stats.add(this.counters.accesses, this.accessCount);
+    stats.add(this.counters.remote, this.remoteCount);
+    stats.add(this.counters.tlbMisses, this.tlbMissCount);
+    this.accessCount = 0;
+    this.remoteCount = 0;
+    this.tlbMissCount = 0;
   }
 
   /** A far fault: into the fault buffer (if it has room); the kernel waits for the replay. */
   farFault(k: GpuKernel, vpn: number, write: boolean): void {
     this.waiting.add(k);
-    // An access retried at a replay while its fault still waits in the buffer raises nothing new.
-    if (k.space.pendingFaults.has(vpn)) return;
-    this.kernel.stats.add(this.ctr.farFaults);
-    if (this.faults.length < this.faultBufferEntries) {
-      k.space.pendingFaults.add(vpn);
-      this.faults.push({
-        space: k.space,
-        vpn,
-        write,
-        migrate: (k.spec.mode ?? this.mode) === 'migrate',
-        atomic: k.spec.atomic === true,
-        atNs: this.kernel.engine.nowNs,
-      });
-    }
+    const space = k.space;
+    // An access retried at a replay while its fault still waits raises nothing new.
+    if (space.pendingFaults.has(vpn)) return;
+    const stats = this.kernel.stats;
+    stats.add(this.counters.farFaults);
+    const flags =
+      (write ? FAULT_WRITE : 0) |
+      (k.spec.atomic === true ? FAULT_ATOMIC : 0) |
+      ((k.spec.mode ?? this.mode) === 'mirror' ? FAULT_MIRROR : 0);
+    if (this.faults.push(space.index, vpn, flags, this.kernel.engine.nowNs)) space.pendingFaults.add(vpn);
+    else stats.add(this.counters.dropped);
+    this.wakeDriver(this.yieldOnFault ? 0 : this.kernel.costs.gpuFarFaultNs);
+  }
+
+  private wakeDriver(delayNs: number): void {
     if (!this.driverAdded) {
       this.driverAdded = true;
-      this.kernel.engine.addActor(this.driver, this.kernel.costs.gpuFarFaultNs);
+      this.kernel.engine.addActor(this.driver, delayNs);
     } else {
-      this.kernel.engine.wake(this.driver, this.kernel.costs.gpuFarFaultNs);
+      this.kernel.engine.wake(this.driver, delayNs);
     }
   }
-
-  /** The pass in progress: merged runs of faults and where the driver is in them. */
-  private pass: ServicePass | null = null;
 
   /**
-   * @internal One step of the driver's fault servicing: a pass takes up to batchesPerPass batches
-   * of faults (merged, sorted), resolves them run by run, then replays. Mirroring splits at the
-   * window the kernel opens between hmm_range_fault and the driver lock: the snapshot is one step,
-   * the commit under the lock the next, so an invalidation can land in between (and the commit
-   * sees read_retry). Returns the next step's delay, 'wait' (an invalidation is in flight) or
-   * 'idle'.
+   * @internal The pass is over: every kernel waiting on a fault retries (once the copies it
+   * queued have landed, when copies run on the copy engines).
    */
-  serviceStep(wake: () => void): number | 'wait' | 'idle' {
-    if (this.pass === null) {
-      if (this.faults.length === 0) return 'idle';
-      this.pass = this.beginPass();
-    }
-    const pass = this.pass;
-    while (pass.run < pass.runs.length) {
-      const r = pass.runs[pass.run];
-      const step = this.serviceRun(r, wake);
-      if (step === 'wait') return 'wait';
-      if (step === 'next') {
-        pass.run++;
-        continue;
-      }
-      return 0;
-    }
-    this.endPass(pass);
-    this.pass = null;
-    return 0;
-  }
-
-  private beginPass(): ServicePass {
-    const costs = this.kernel.costs;
-    const trace = this.kernel.trace;
-    if (trace.enabled)
-      trace.begin(this.kernel.engine.nowNs, `${this.name}/driver`, 'gpu', 'service faults', {
-        pending: this.faults.length,
-      });
-    const runs: FaultRun[] = [];
-    const arrivals: number[] = [];
-    for (let b = 0; b < costs.gpuFaultBatchesPerPass && this.faults.length > 0; b++) {
-      this.kernel.stats.add(this.ctr.batches);
-      const batch = this.faults.splice(0, costs.gpuFaultBatchSize);
-      for (const f of batch) f.space.pendingFaults.delete(f.vpn);
-      // Duplicates merge (a write wins); the rest is sorted by address space and page.
-      batch.sort((a, b) => a.space.mm.id - b.space.mm.id || a.vpn - b.vpn);
-      for (const f of batch) arrivals.push(f.atNs);
-      let i = 0;
-      while (i < batch.length) {
-        const first = batch[i];
-        const run: FaultRun = {
-          space: first.space,
-          start: first.vpn,
-          end: first.vpn + 1,
-          cursor: first.vpn,
-          write: first.write,
-          migrate: first.migrate,
-          atomic: first.atomic,
-          range: null,
-          pieceEnd: 0,
-          held: false,
-        };
-        let j = i + 1;
-        while (
-          j < batch.length &&
-          batch[j].space === first.space &&
-          batch[j].vpn <= run.end &&
-          run.end - run.start < MAX_RUN_PAGES
-        ) {
-          if (batch[j].vpn === run.end) run.end++;
-          run.write ||= batch[j].write;
-          run.migrate ||= batch[j].migrate;
-          run.atomic ||= batch[j].atomic;
-          j++;
-        }
-        runs.push(run);
-        i = j;
-      }
-    }
-    return { runs, run: 0, arrivals };
-  }
-
-  private endPass(pass: ServicePass): void {
-    const kernel = this.kernel;
-    for (const at of pass.arrivals) this.farFaultLatency.add(kernel.engine.nowNs - at);
-    // Replay: every waiting kernel retries its access.
-    kernel.stats.add(this.ctr.replays);
-    kernel.charge(kernel.costs.gpuReplayNs);
-    const trace = kernel.trace;
-    if (trace.enabled) trace.end(kernel.engine.nowNs, `${this.name}/driver`, 'gpu', 'service faults');
+  replay(): void {
+    const now = this.kernel.engine.nowNs;
+    const delay = Math.max(0, this.copyBusyUntilNs[0] - now);
     for (const k of this.waiting) {
-      k.replayed = true;
-      kernel.engine.wake(k);
+      k.replay(now + delay);
+      this.kernel.engine.wake(k, delay);
     }
     this.waiting.clear();
   }
 
+  /** When each copy engine (0: host to device, 1: device to host) is free again. */
+  private readonly copyBusyUntilNs = [0, 0];
+
   /**
-   * Advances one run by one phase: 'next' when the run is finished, 'again' when it needs another
-   * step, 'wait' when an invalidation in flight must end first.
+   * @internal A DMA copy of `ns`: on the caller's time (per-pass), or queued on the direction's
+   * copy engine, one copy at a time (accounted).
    */
-  private serviceRun(r: FaultRun, wake: () => void): 'next' | 'again' | 'wait' {
-    const space = r.space;
-    const mm = space.mm;
-    if (r.range !== null) return this.commitMirror(r);
-    if (r.cursor >= r.end) return 'next';
-    if (!r.held) {
-      if (!mm.mmgetNotZero()) return 'next';
-      r.held = true;
+  chargeTransfer(ns: number, toHost: boolean): void {
+    if (!this.yieldOnFault) {
+      this.kernel.charge(ns);
+      return;
     }
-    const vma = mm.vmas.find(r.cursor);
-    if (vma === null) {
-      // No mapping at all: these accesses can never be served.
-      for (let v = r.cursor; v < r.end; v++) space.fatal.add(v);
-      return this.finishRun(r);
-    }
-    const end = Math.min(r.end, vma.end);
-    if (r.migrate) this.migrateIn(space, vma, r.cursor, end);
-    if (r.atomic && !r.migrate) {
-      this.makeExclusive(space, r.cursor, end);
-      r.cursor = end;
-      return r.cursor >= r.end ? this.finishRun(r) : 'again';
-    }
-    // The snapshot half of mirroring: read_begin (waiting out an invalidation) and hmm_range_fault.
-    const seq = mmuIntervalReadBeginTry(space.notifier);
-    if (seq === -EAGAIN) {
-      mmuIntervalWaitEven(space.notifier, wake);
-      return 'wait';
-    }
-    const range = new HmmRange(space.notifier, r.cursor, end);
-    range.defaultFlags = HMM_PFN_REQ_FAULT | (r.write ? HMM_PFN_REQ_WRITE : 0);
-    range.devPrivateOwner = this;
-    range.p2pCluster = this.p2pCluster;
-    range.notifierSeq = seq;
-    const rc = hmmRangeFault(range);
-    if (rc === -EBUSY) {
-      this.kernel.engine.noteRetry(`${this.name} hmm_range_fault`);
-      this.kernel.stats.add(this.ctr.retries);
-      return 'again';
-    }
-    if (rc < 0) {
-      for (let v = r.cursor; v < end; v++) space.fatal.add(v);
-      r.cursor = end;
-      return r.cursor >= r.end ? this.finishRun(r) : 'again';
-    }
-    r.range = range;
-    r.pieceEnd = end;
-    return 'again';
+    const e = toHost ? 1 : 0;
+    this.copyBusyUntilNs[e] = Math.max(this.copyBusyUntilNs[e], this.kernel.engine.nowNs) + ns;
   }
 
-  /** The commit half: under the driver lock, program the table unless an invalidation intervened. */
-  private commitMirror(r: FaultRun): 'next' | 'again' {
-    const space = r.space;
-    const range = r.range!;
-    r.range = null;
-    space.locked = true;
-    if (mmuIntervalReadRetry(space.notifier, range.notifierSeq)) {
-      space.locked = false;
-      this.kernel.engine.noteRetry(`${this.name} mirror`);
-      this.kernel.stats.add(this.ctr.retries);
-      return 'again';
-    }
-    const mem = this.kernel.mem;
-    for (let i = 0; i < r.pieceEnd - range.startVpn; i++) {
-      const f = range.flags[i];
-      if (!(f & HMM_PFN_VALID)) continue;
-      const pfn = range.pfns[i];
-      // A peer's page (P2P) is reached over the interconnect, like system memory.
-      const local = mem.zone(pfn).owner === this ? GPU_ATTR_LOCAL : 0;
-      space.table.set(
-        range.startVpn + i,
-        pfn,
-        GPU_ATTR_VALID | local | (f & HMM_PFN_WRITE ? GPU_ATTR_WRITE : 0),
-      );
-    }
-    space.locked = false;
-    r.cursor = r.pieceEnd;
-    return r.cursor >= r.end ? this.finishRun(r) : 'again';
+  /** @internal A pass began with `faults` distinct faulting pages (accounted latency). */
+  noteFaultPass(faults: number): void {
+    if (this.faultLatency === 'accounted')
+      this.kernel.stats.add(this.counters.faultLatencyNs, faults * this.kernel.costs.gpuFarFaultNs);
   }
 
-  private finishRun(r: FaultRun): 'next' {
-    if (r.held) {
-      r.held = false;
-      r.space.mm.mmput();
-    }
-    r.cursor = r.end;
-    return 'next';
+  /**
+   * @internal One step of the driver outside the engine (tests): 'busy', 'wait' (an invalidation
+   * must end first) or 'idle'.
+   */
+  serviceStep(): 'busy' | 'wait' | 'idle' {
+    return this.driver.serviceStep();
   }
+
+  // ---- explicit migration -----------------------------------------------------------------------
 
   /**
    * An explicit migration of [startVpn, endVpn) of `mm` (cudaMemPrefetchAsync, or a driver's
-   * migrate ioctl): into GPU memory or back to system memory, 2 MiB at a time. Returns the pages
-   * that moved; the time is charged to the caller.
+   * migrate ioctl): into GPU memory or back to system memory. Returns the pages that moved; the
+   * time is charged to the caller.
    */
   prefetch(mm: Mm, startVpn: number, endVpn: number, to: 'device' | 'host'): number {
     if (!mm.mmgetNotZero()) return 0;
     const space = this.vaSpace(mm);
-    const before = this.kernel.stats.get(
-      `gpu.${this.name}.${to === 'device' ? 'pages_to_device' : 'pages_to_host'}`,
-    );
+    let moved = 0;
     try {
+      if (to === 'device') return this.driver.migrateRange(space, startVpn, endVpn);
       for (let vpn = startVpn; vpn < endVpn;) {
         const vma = mm.vmas.find(vpn);
         if (vma === null) {
-          vpn++;
+          const next = mm.vmas.findFrom(vpn);
+          vpn = next === null ? endVpn : Math.min(endVpn, next.start);
           continue;
         }
-        const end = Math.min(endVpn, vma.end, vpn + MAX_RUN_PAGES);
-        if (to === 'device') this.migrateIn(space, vma, vpn, end);
-        else this.migrateOut(space, vma, vpn, end);
+        const end = Math.min(endVpn, vma.end, vpn - (vpn % VA_BLOCK_PAGES) + VA_BLOCK_PAGES);
+        moved += migrateToHost(this, space, vma, vpn, end);
         vpn = end;
       }
+      return moved;
     } finally {
       mm.mmput();
     }
-    return (
-      this.kernel.stats.get(`gpu.${this.name}.${to === 'device' ? 'pages_to_device' : 'pages_to_host'}`) -
-      before
-    );
   }
 
-  /** This GPU's pages of [startVpn, endVpn) back to system memory (SELECT_DEVICE_PRIVATE). */
-  private migrateOut(space: GpuVaSpace, vma: MigrateVma['vma'], startVpn: number, endVpn: number): void {
-    const kernel = this.kernel;
-    const mem = kernel.mem;
-    const args = new MigrateVma(vma, startVpn, endVpn);
-    args.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
-    args.pgmapOwner = this;
-    if (migrateVmaSetup(args) < 0) return;
-    let moved = 0;
-    for (let i = 0; i < args.npages; i++) {
-      if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      const dpage = mem.allocPage();
-      if (dpage < 0) continue;
-      mem.setPageFlag(dpage, PG_LOCKED);
-      mem.content.copy(dpage, migratePfnToPfn(args.src[i]));
-      args.dst[i] = migratePfn(dpage) + (args.src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
-      space.table.delete(startVpn + i);
-      moved++;
-    }
-    if (moved > 0) kernel.charge(linkTransferNs(kernel.costs, moved * PAGE_SIZE));
-    this.noteToHost(moved);
-    migrateVmaPages(args);
-    migrateVmaFinalize(args);
+  // ---- accounting (GpuMemoryOwner, MigrationHost) -----------------------------------------------
+
+  forget(mmId: number, vpn: number): void {
+    for (const s of this.spaces.values()) if (s.mm.id === mmId) s.clearRange(vpn, vpn + 1);
   }
 
-  /** Moves the system pages of [startVpn, endVpn) into GPU memory (migrate_vma with SELECT_SYSTEM). */
-  private migrateIn(space: GpuVaSpace, vma: MigrateVma['vma'], startVpn: number, endVpn: number): void {
-    const kernel = this.kernel;
-    const mem = kernel.mem;
-    const args = new MigrateVma(vma, startVpn, endVpn);
-    args.flags = MIGRATE_VMA_SELECT_SYSTEM;
-    args.pgmapOwner = this;
-    const trace = kernel.trace;
-    const spanId = this.nextMigrationId++;
-    if (trace.enabled)
-      trace.asyncBegin(kernel.engine.nowNs, `${this.name}/driver`, 'migrate', 'to device', spanId, {
-        startVpn,
-        pages: endVpn - startVpn,
-      });
-    if (migrateVmaSetup(args) < 0) {
-      if (trace.enabled)
-        trace.asyncEnd(kernel.engine.nowNs, `${this.name}/driver`, 'migrate', 'to device', spanId);
-      return;
-    }
-    let moved = 0;
-    for (let i = 0; i < args.npages; i++) {
-      if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      const dpage = this.memory.alloc();
-      if (dpage < 0) continue;
-      const spage = migratePfnToPfn(args.src[i]);
-      if (spage !== 0) mem.content.copy(dpage, spage);
-      else mem.content.zero(dpage);
-      const writable = args.src[i] & MIGRATE_PFN_WRITE || (spage === 0 && vma.flags & VM_WRITE);
-      args.dst[i] = migratePfn(dpage) + (writable ? MIGRATE_PFN_WRITE : 0);
-      if (spage !== 0) moved++;
-    }
-    if (moved > 0) kernel.charge(linkTransferNs(kernel.costs, moved * PAGE_SIZE));
-    kernel.stats.add(this.ctr.h2d, moved * PAGE_SIZE);
-    migrateVmaPages(args);
-    space.locked = true;
-    let placed = 0;
-    for (let i = 0; i < args.npages; i++) {
-      if (!(args.src[i] & MIGRATE_PFN_MIGRATE) || args.dst[i] === 0) continue;
-      const dpage = migratePfnToPfn(args.dst[i]);
-      const attr = GPU_ATTR_VALID | GPU_ATTR_LOCAL | (args.dst[i] & MIGRATE_PFN_WRITE ? GPU_ATTR_WRITE : 0);
-      space.table.set(startVpn + i, dpage, attr);
-      placed++;
-    }
-    space.locked = false;
-    kernel.stats.add(this.ctr.toDevice, placed);
-    migrateVmaFinalize(args);
-    if (trace.enabled)
-      trace.asyncEnd(kernel.engine.nowNs, `${this.name}/driver`, 'migrate', 'to device', spanId, {
-        pages: placed,
-      });
+  noteToDevice(pages: number, bytes: number): void {
+    this.kernel.stats.add(this.counters.toDevice, pages);
+    this.kernel.stats.add(this.h2d, bytes);
   }
 
-  private nextMigrationId = 1;
-
-  /**
-   * Grants the GPU exclusive access to [startVpn, endVpn) for atomics (make_device_exclusive_range,
-   * as nouveau does): the CPU's entries become device-exclusive; a CPU access revokes them.
-   */
-  private makeExclusive(space: GpuVaSpace, startVpn: number, endVpn: number): void {
-    const mem = this.kernel.mem;
-    const pages: number[] = [];
-    for (let vpn = startVpn; vpn < endVpn; vpn += 64) {
-      const next = Math.min(endVpn, vpn + 64);
-      pages.length = 0;
-      const n = makeDeviceExclusiveRange(space.mm, vpn, next, pages, this);
-      if (n <= 0) {
-        for (let v = vpn; v < next; v++) space.fatal.add(v);
-        continue;
-      }
-      space.locked = true;
-      for (let i = 0; i < n; i++) {
-        if (pages[i] !== 0)
-          space.table.set(vpn + i, pages[i], GPU_ATTR_VALID | GPU_ATTR_WRITE | GPU_ATTR_ATOMIC);
-      }
-      space.locked = false;
-      for (let i = 0; i < n; i++) {
-        if (pages[i] !== 0) {
-          mem.unlock(pages[i]);
-          mem.put(pages[i]);
-        }
-      }
-    }
+  noteToHost(pages: number): void {
+    this.kernel.stats.add(this.counters.toHost, pages);
+    this.kernel.stats.add(this.d2h, pages * PAGE_SIZE);
   }
 
-  /** @internal A per-GPU sequence for kernel names (deterministic across runs). */
-  nextKernelId = 1;
-}
-
-/** The driver's fault-servicing thread (UVM's bottom half): it steps while faults wait. */
-class GpuDriverActor implements Actor {
-  readonly name: string;
-  readonly daemon = true;
-  private readonly wake: () => void;
-
-  constructor(private readonly gpu: GpuDevice) {
-    this.name = `${gpu.name}/driver`;
-    this.wake = () => gpu.kernel.engine.wake(this);
+  noteEvicted(pages: number): void {
+    this.kernel.stats.add(this.counters.evicted, pages);
   }
 
-  step(): StepResult {
-    const r = this.gpu.serviceStep(this.wake);
-    return r === 'idle' || r === 'wait' ? 'blocked' : r;
-  }
-}
-
-/** A run of contiguous faulted pages of one address space, resolved piece by piece. */
-interface FaultRun {
-  readonly space: GpuVaSpace;
-  readonly start: number;
-  end: number;
-  cursor: number;
-  write: boolean;
-  migrate: boolean;
-  atomic: boolean;
-  /** A snapshot waiting for its commit (between hmm_range_fault and the driver lock). */
-  range: HmmRange | null;
-  pieceEnd: number;
-  /** The run holds a temporary mm user. */
-  held: boolean;
-}
-
-interface ServicePass {
-  readonly runs: FaultRun[];
-  run: number;
-  readonly arrivals: number[];
-}
-
-/**
- * A compute kernel: its warps issue the stream's accesses; an access that faults is parked while
- * the others go on, until `maxOutstandingFaults` are parked or the stream is exhausted; then the
- * kernel waits for the driver's replay and retries the parked accesses first.
- */
-export class GpuKernel implements Actor {
-  readonly name: string;
-  private parked: number[] = [];
-  private retry: number[] = [];
-  private exhausted = false;
-  accesses = 0;
-  farFaults = 0;
-  /** An access the driver could not resolve (no VMA, no permission) stopped the kernel. */
-  failed = false;
-  finished = false;
-
-  constructor(
-    readonly gpu: GpuDevice,
-    readonly space: GpuVaSpace,
-    readonly spec: GpuKernelSpec,
-  ) {
-    this.traceId = gpu.nextKernelId;
-    this.name = `${gpu.name}/kernel${gpu.nextKernelId++}`;
-  }
-
-  step(): StepResult {
-    if (this.finished) return 'done';
-    const gpu = this.gpu;
-    const write = this.spec.write;
-    // After a replay the parked accesses go first.
-    if (this.replayed && this.parked.length > 0) {
-      this.replayed = false;
-      const swap = this.retry;
-      this.retry = this.parked;
-      this.parked = swap;
-      for (const vpn of this.retry) {
-        if (this.space.fatal.delete(vpn)) return this.finish(true);
-        this.issue(vpn, write);
-      }
-      this.retry.length = 0;
-    }
-    for (let n = 0; n < gpu.accessesPerStep && this.parked.length < gpu.maxOutstandingFaults; n++) {
-      const off = this.spec.stream.next();
-      if (off < 0) {
-        this.exhausted = true;
-        break;
-      }
-      this.issue(this.spec.baseVpn + off, write);
-    }
-    if (this.parked.length > 0 && (this.exhausted || this.parked.length >= gpu.maxOutstandingFaults))
-      return 'blocked';
-    if (this.exhausted && this.parked.length === 0) return this.finish(false);
-    return 0;
-  }
-
-  private issue(vpn: number, write: boolean): void {
-    if (this.gpu.access(this.space, vpn, write, this.spec.atomic)) {
-      this.accesses++;
-      return;
-    }
-    this.parked.push(vpn);
-    this.farFaults++;
-    this.gpu.farFault(this, vpn, write);
-  }
-
-  /** Torn down with its address space: it stops where it is (its next step does nothing). */
-  abort(): void {
-    if (this.finished) return;
-    this.aborted = true;
-    this.finish(true);
-    this.gpu.kernel.engine.wake(this);
-  }
-
-  /** Stopped by `abort`. */
-  aborted = false;
-  /** The driver replayed since the accesses were parked. */
-  replayed = false;
-  readonly traceId: number;
-
-  private finish(failed: boolean): StepResult {
-    this.failed = failed;
-    this.finished = true;
-    this.gpu.running.delete(this);
-    const k = this.gpu.kernel;
-    if (k.trace.enabled)
-      k.trace.asyncEnd(k.engine.nowNs, this.name, 'gpu', 'kernel', this.traceId, {
-        accesses: this.accesses,
-        farFaults: this.farFaults,
-        failed,
-      });
-    this.spec.onDone?.(this);
-    return 'done';
+  /** @internal Pages a fault pass moved beyond the faulting ones. */
+  notePrefetched(pages: number): void {
+    if (pages > 0) this.kernel.stats.add(this.counters.prefetched, pages);
   }
 }

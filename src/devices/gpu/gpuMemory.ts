@@ -1,7 +1,9 @@
 // A GPU's own memory: one device-private page map owned by the GPU (device frames in the same
-// physical-memory model as RAM, holding their data themselves), the allocation order the driver
-// evicts in, eviction with migrate_device_pfns (the driver does not know the pages' addresses),
-// and migrate_to_ram for CPU faults on the GPU's pages.
+// physical-memory model as RAM, holding their data themselves). Each frame in use has a slot (kept
+// in the page's zone_device_data, as drivers keep their per-page data) recording which page of
+// which VA block it holds; the eviction policy orders the slots, and eviction moves its victims
+// back to system memory with migrate_device_pfns (the driver evicts by physical page, without
+// knowing the addresses). A CPU touching a GPU page brings it back through migrate_to_ram.
 
 import { KernelBug } from '../../sim/errors.js';
 import { linkTransferNs } from '../../sim/costModel.js';
@@ -29,31 +31,46 @@ import {
   migrateVmaSetup,
 } from '../../mm/migrateDevice.js';
 import { PG_LOCKED } from '../../mm/physmem.js';
+import type { EvictionPolicy, GpuMemoryView, ThrashingPolicy } from './policies/types.js';
+import { VA_BLOCK_PAGES, type VaBlock } from './vaBlock.js';
 
 /** What the memory needs from its GPU. */
 export interface GpuMemoryOwner {
   readonly name: string;
-  /** The page at `vpn` of `vma`'s mm left GPU memory: drop the GPU's mapping of it. */
+  /** A CPU fault moved the page at `vpn` of `mmId` back: drop the GPU's mapping of it. */
   forget(mmId: number, vpn: number): void;
-  /** Bytes moved device -> host over the link (for accounting and time). */
+  /** Pages moved device -> host (for accounting). */
   noteToHost(pages: number): void;
+  /** Pages evicted (for accounting). */
+  noteEvicted(pages: number): void;
+  /** A DMA copy of `ns` over the link, to the host or to the device. */
+  chargeTransfer(ns: number, toHost: boolean): void;
 }
 
-export class GpuMemory {
+/** Evictions a single reservation may run before it gives up (every page pinned, say). */
+const EVICTION_ROUNDS_MAX = 64;
+
+export class GpuMemory implements GpuMemoryView {
   readonly pgmap: DevPagemap;
   readonly capacityPages: number;
-  /** Pages in allocation order, the eviction candidates (stale entries are skipped). */
-  private readonly order: number[] = [];
-  private orderHead = 0;
   evictedPages = 0;
-  private readonly src: Float64Array;
-  private readonly dst: Float64Array;
+  /** Set once the policies exist (they need this memory as their view). */
+  eviction!: EvictionPolicy;
+  thrashing!: ThrashingPolicy;
+  /** The VA block and page index each slot holds (null: free, or allocated but not placed). */
+  private readonly slotBlock: (VaBlock | null)[];
+  private readonly slotIndex: Int16Array;
+  private readonly slotPfn: Float64Array;
+  private readonly freeSlots: Int32Array;
+  private freeTop: number;
+  private readonly victims: number[] = [];
+  private src: Float64Array;
+  private dst: Float64Array;
 
   constructor(
     readonly kernel: Kernel,
     readonly owner: GpuMemoryOwner,
     capacityPages: number,
-    readonly evictBatchPages: number,
   ) {
     this.capacityPages = capacityPages;
     this.pgmap = new DevPagemap({
@@ -61,12 +78,18 @@ export class GpuMemory {
       owner,
       nrPages: capacityPages,
       name: `${owner.name}.vram`,
-      ops: { pageFree: () => undefined, migrateToRam: (vmf) => this.migrateToRam(vmf) },
+      ops: { pageFree: (pfn) => this.pageFree(pfn), migrateToRam: (vmf) => this.migrateToRam(vmf) },
     });
     if (memremapPages(kernel, this.pgmap) < 0)
       throw new KernelBug(`GPU ${owner.name}: memremap_pages failed`);
-    this.src = new Float64Array(evictBatchPages);
-    this.dst = new Float64Array(evictBatchPages);
+    this.slotBlock = new Array<VaBlock | null>(capacityPages).fill(null);
+    this.slotIndex = new Int16Array(capacityPages);
+    this.slotPfn = new Float64Array(capacityPages);
+    this.freeSlots = new Int32Array(capacityPages);
+    for (let i = 0; i < capacityPages; i++) this.freeSlots[i] = capacityPages - 1 - i;
+    this.freeTop = capacityPages;
+    this.src = new Float64Array(64);
+    this.dst = new Float64Array(64);
   }
 
   /** Pages in use. */
@@ -74,32 +97,101 @@ export class GpuMemory {
     return this.pgmap.allocated;
   }
 
-  /** A free GPU page (refcount 1, locked), evicting the oldest pages if memory is full; -1 if none. */
+  get freePages(): number {
+    return this.capacityPages - this.pgmap.allocated;
+  }
+
+  // ---- GpuMemoryView ----------------------------------------------------------------------------
+
+  blockOf(slot: number): VaBlock | null {
+    return this.slotBlock[slot];
+  }
+
+  indexOf(slot: number): number {
+    return this.slotIndex[slot];
+  }
+
+  isPinned(slot: number): boolean {
+    const block = this.slotBlock[slot];
+    return block !== null && this.thrashing.isPinned(block, this.slotIndex[slot], this.kernel.engine.nowNs);
+  }
+
+  // ---- allocation and placement -----------------------------------------------------------------
+
+  /**
+   * Evicts until `pages` pages are free (or nothing more can go). Returns whether they are. The
+   * driver reserves before it starts a migration, so the migration itself never waits.
+   */
+  reserve(pages: number): boolean {
+    const want = Math.min(pages, this.capacityPages);
+    for (let round = 0; this.freePages < want && round < EVICTION_ROUNDS_MAX; round++)
+      if (this.evict(want - this.freePages) === 0) break;
+    return this.freePages >= want;
+  }
+
+  /** A free GPU page (refcount 1, locked) with a slot, evicting if memory is full; -1 if none. */
   alloc(): number {
     let pfn = zoneDevicePageInit(this.kernel, this.pgmap);
-    if (pfn < 0 && this.evict() > 0) pfn = zoneDevicePageInit(this.kernel, this.pgmap);
-    if (pfn >= 0) this.order.push(pfn);
+    if (pfn < 0 && this.evict(1) > 0) pfn = zoneDevicePageInit(this.kernel, this.pgmap);
+    if (pfn < 0) return -1;
+    const slot = this.freeSlots[--this.freeTop];
+    this.slotPfn[slot] = pfn;
+    this.kernel.mem.setZoneDeviceData(pfn, slot + 1);
     return pfn;
   }
 
-  /** Moves up to `evictBatchPages` of the oldest pages back to system memory. Returns how many. */
-  evict(): number {
-    const mem = this.kernel.mem;
-    const victims: number[] = [];
-    while (victims.length < this.evictBatchPages && this.orderHead < this.order.length) {
-      const pfn = this.order[this.orderHead++];
-      if (mem.refcountOf(pfn) > 0 && !victims.includes(pfn)) victims.push(pfn);
+  /** The page `pfn` now holds page `index` of `block` (its migration committed). */
+  place(pfn: number, block: VaBlock, index: number): void {
+    const slot = this.kernel.mem.zoneDeviceDataOf(pfn) - 1;
+    this.slotBlock[slot] = block;
+    this.slotIndex[slot] = index;
+    block.place(index, slot);
+    this.eviction.inserted(slot);
+  }
+
+  /** The GPU accessed its page `pfn` (the eviction policy's recency). */
+  accessed(pfn: number): void {
+    const slot = this.kernel.mem.zoneDeviceDataOf(pfn) - 1;
+    if (this.slotBlock[slot] !== null) this.eviction.accessed(slot);
+  }
+
+  /** page_free: the frame's last reference went; its slot and residency go with it. */
+  private pageFree(pfn: number): void {
+    const slot = this.kernel.mem.zoneDeviceDataOf(pfn) - 1;
+    if (slot < 0) return;
+    const block = this.slotBlock[slot];
+    if (block !== null) {
+      this.eviction.removed(slot);
+      block.remove(this.slotIndex[slot]);
+      this.slotBlock[slot] = null;
     }
-    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
-      this.order.splice(0, this.orderHead);
-      this.orderHead = 0;
-    }
-    if (victims.length === 0) return 0;
+    this.freeSlots[this.freeTop++] = slot;
+  }
+
+  // ---- eviction ---------------------------------------------------------------------------------
+
+  /** Moves the policy's victims (at least `pages` if it can) back to system memory. Returns how many moved. */
+  evict(pages: number): number {
+    const victims = this.victims;
+    victims.length = 0;
+    this.eviction.selectVictims(pages, victims);
     const n = victims.length;
-    const costs = this.kernel.costs;
-    this.kernel.charge(costs.migrateCallNs + n * costs.migratePageNs);
-    migrateDevicePfns(this.kernel, this.src, victims);
+    if (n === 0) return 0;
+    if (this.src.length < n) {
+      this.src = new Float64Array(n);
+      this.dst = new Float64Array(n);
+    }
+    // Write-back runs: pages of one block at consecutive indexes go in one transfer.
+    victims.sort((a, b) => this.runOrder(a) - this.runOrder(b));
+    const pfns = victims.map((s) => this.slotPfn[s]);
+    const kernel = this.kernel;
+    const mem = kernel.mem;
+    const costs = kernel.costs;
+    kernel.charge(costs.migrateCallNs + n * costs.migratePageNs);
+    migrateDevicePfns(kernel, this.src, pfns);
     let moved = 0;
+    let runPages = 0;
+    let prevOrder = -2;
     for (let i = 0; i < n; i++) {
       this.dst[i] = 0;
       const spage = migratePfnToPfn(this.src[i]);
@@ -110,14 +202,30 @@ export class GpuMemory {
       mem.content.copy(dpage, spage);
       this.dst[i] = migratePfn(dpage) + (this.src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
       moved++;
+      const order = this.runOrder(victims[i]);
+      if (order !== prevOrder + 1 && runPages > 0) {
+        this.owner.chargeTransfer(linkTransferNs(costs, runPages * PAGE_SIZE), true);
+        runPages = 0;
+      }
+      runPages++;
+      prevOrder = order;
     }
-    if (moved > 0) this.kernel.charge(linkTransferNs(this.kernel.costs, moved * PAGE_SIZE));
-    migrateDevicePages(this.kernel, this.src, this.dst, n);
-    migrateDeviceFinalize(this.kernel, this.src, this.dst, n);
+    if (runPages > 0) this.owner.chargeTransfer(linkTransferNs(costs, runPages * PAGE_SIZE), true);
+    migrateDevicePages(kernel, this.src, this.dst, n);
+    migrateDeviceFinalize(kernel, this.src, this.dst, n);
     this.evictedPages += moved;
     this.owner.noteToHost(moved);
+    this.owner.noteEvicted(moved);
     return moved;
   }
+
+  /** A slot's position in address order: (space, vpn) as one number. */
+  private runOrder(slot: number): number {
+    const b = this.slotBlock[slot];
+    return b === null ? -1 : b.spaceIndex * 2 ** 36 + b.firstVpn + this.slotIndex[slot];
+  }
+
+  // ---- CPU faults on GPU pages ------------------------------------------------------------------
 
   /** A CPU touched a GPU page: bring it back with migrate_vma_* (the page map's migrate_to_ram). */
   private migrateToRam(vmf: VmFault): number {
@@ -136,7 +244,11 @@ export class GpuMemory {
         args.dst[0] = migratePfn(dpage) + (args.src[0] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
         // The GPU's own migration is invisible to its notifier: it forgets the mapping itself.
         this.owner.forget(vmf.vma.mm.id, vmf.vpn);
-        this.kernel.charge(linkTransferNs(this.kernel.costs, PAGE_SIZE));
+        const slot = mem.zoneDeviceDataOf(spage) - 1;
+        const block = slot >= 0 ? this.slotBlock[slot] : null;
+        if (block !== null)
+          this.thrashing.migrated(block, vmf.vpn - block.firstVpn, this.kernel.engine.nowNs);
+        this.owner.chargeTransfer(linkTransferNs(this.kernel.costs, PAGE_SIZE), true);
         this.owner.noteToHost(1);
       }
     }
@@ -145,3 +257,5 @@ export class GpuMemory {
     return 0;
   }
 }
+
+export { VA_BLOCK_PAGES };

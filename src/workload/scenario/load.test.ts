@@ -171,7 +171,7 @@ processes:
   it('an unknown op lists the valid ones', () => {
     const text = withProgram(['{ op: mmap, name: a, size: 4KiB }', '{ op: frobnicate, region: a }']);
     expect(messages(text)).toEqual([
-      `s.yaml:${pos(text, 'frobnicate')}: processes[0].program[1].op: expected op to be one of "mmap", "munmap", "mprotect", "madvise", "touch", "sleep", "exit", "gpu", "prefetch", "open", "close", "dma", "wait", "fork", got "frobnicate"`,
+      `s.yaml:${pos(text, 'frobnicate')}: processes[0].program[1].op: expected op to be one of "mmap", "munmap", "mprotect", "madvise", "touch", "sleep", "exit", "gpu", "prefetch", "workload", "open", "close", "dma", "wait", "fork", got "frobnicate"`,
     ]);
   });
 

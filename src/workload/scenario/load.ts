@@ -6,6 +6,15 @@
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InputError, InputErrorList } from '../../sim/errors.js';
+import {
+  checkPolicyChoice,
+  type PolicyChoice,
+  type PolicyChoices,
+  POLICY_KINDS,
+} from '../../devices/gpu/policies/registry.js';
+import { findGpuWorkload, gpuWorkloadNames } from '../gpu/registry.js';
+import { parseGpuTrace } from '../gpu/trace.js';
+import type { GpuWorkload } from '../gpu/types.js';
 import { parsePageTrace, type PatternSpec } from '../patterns.js';
 import { parseDuration, parseSize } from '../units.js';
 import type { DeviceSpec, Expectation, MachineSpec, Op, ProcessSpec, RegionPart, Scenario } from './model.js';
@@ -15,6 +24,8 @@ import { type ScenarioParsed, scenarioSchema } from './schema.js';
 export type FileReader = (path: string) => string;
 
 type Path = readonly (string | number)[];
+
+const GRANULARITY_BYTES = { '4KiB': 4096, '64KiB': 65536, '2MiB': 2097152 } as const;
 
 /** Positions of the parsed document, for messages. */
 class Locator {
@@ -227,6 +238,32 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
       sizeBytes: size === undefined ? null : sizeAt([...at, 'size'], size),
     };
   };
+  const gpuSpec = (d: Extract<ScenarioParsed['machine']['devices'][number], { kind: 'gpu' }>, at: Path) => {
+    const { memory, policies, migrationGranularity, prefetchAfterEviction, ...rest } = d;
+    if (prefetchAfterEviction !== undefined) {
+      for (const p of checkPolicyChoice('prefetch', prefetchAfterEviction as PolicyChoice)) {
+        const path = [...at, 'prefetchAfterEviction', ...p.path];
+        problems.push(loc.error(path, p.message, show(valueAt(raw, path))));
+      }
+    }
+    if (policies !== undefined && policies !== 'uvm') {
+      for (const kind of POLICY_KINDS) {
+        const choice = policies[kind];
+        if (choice === undefined) continue;
+        for (const p of checkPolicyChoice(kind, choice as PolicyChoice)) {
+          const path = [...at, 'policies', kind, ...p.path];
+          problems.push(loc.error(path, p.message, show(valueAt(raw, path))));
+        }
+      }
+    }
+    return {
+      ...rest,
+      memoryBytes: sizeAt([...at, 'memory'], memory),
+      migrationGranularity: GRANULARITY_BYTES[migrationGranularity],
+      policies: policies as PolicyChoices | 'uvm' | undefined,
+      prefetchAfterEviction: prefetchAfterEviction as PolicyChoice | undefined,
+    };
+  };
   const m = s.machine;
   const devices = new Map<string, DeviceSpec>();
   const iommus = new Set(m.iommus.map((i) => i.name));
@@ -251,8 +288,7 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
         m.sva.pasidQuarantine === undefined ? undefined : parseDuration(m.sva.pasidQuarantine),
     },
     devices: m.devices.map((d, i) => {
-      const spec: DeviceSpec =
-        d.kind === 'gpu' ? { ...d, memoryBytes: sizeAt(['machine', 'devices', i, 'memory'], d.memory) } : d;
+      const spec: DeviceSpec = d.kind === 'gpu' ? gpuSpec(d, ['machine', 'devices', i]) : d;
       if (devices.has(d.name))
         problems.push(
           loc.error(['machine', 'devices', i, 'name'], 'a device name used once', JSON.stringify(d.name)),
@@ -320,6 +356,64 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
       if (e instanceof InputError) problems.push(e);
       else throw e;
     }
+  };
+
+  /** A workload op: exactly one of a built-in (with valid params) or a trace file. */
+  const workloadOp = (op: Record<string, unknown>, at: Path): Extract<Op, { op: 'workload' }> => {
+    const name = op.name as string | undefined;
+    const file = op.trace as string | undefined;
+    const params = op.params as Record<string, unknown>;
+    let build: (seed: number) => GpuWorkload = () => {
+      throw new Error('invalid workload');
+    };
+    let label = name ?? file ?? 'workload';
+    if ((name === undefined) === (file === undefined)) {
+      problems.push(loc.error(at, 'exactly one of name (a built-in workload) or trace (a file)', show(op)));
+    } else if (name !== undefined) {
+      const def = findGpuWorkload(name);
+      if (def === undefined) {
+        problems.push(
+          loc.error([...at, 'name'], `a GPU workload (one of ${gpuWorkloadNames().join(', ')})`, show(name)),
+        );
+      } else {
+        const r = (def.params as z.ZodType).safeParse(params);
+        if (!r.success) {
+          for (const issue of r.error.issues) {
+            const path = [...at, 'params', ...(issue.path as Path)];
+            problems.push(loc.error(path, `${name}: ${issue.message}`, show(valueAt(raw, path))));
+          }
+        } else {
+          const parsed = r.data;
+          build = (seed) => def.build(parsed as never, seed);
+        }
+      }
+    } else {
+      try {
+        const workload = parseGpuTrace(readFile(file!), file!);
+        label = workload.name;
+        build = () => workload;
+      } catch (e) {
+        if (e instanceof InputError) problems.push(e);
+        else
+          problems.push(
+            loc.error(
+              [...at, 'trace'],
+              'a readable GPU trace file',
+              `${JSON.stringify(file)} (${(e as Error).message})`,
+            ),
+          );
+      }
+    }
+    return {
+      op: 'workload',
+      device: op.device as string,
+      build,
+      label,
+      region: (op.region as string | undefined) ?? name ?? 'trace',
+      hostInit: op.hostInit as 'inputs',
+      hostSteps: op.hostSteps as boolean,
+      mode: op.mode as 'migrate' | undefined,
+    };
   };
 
   const program = (ops: readonly unknown[], path: Path, st: CheckState, procName: string): Op[] =>
@@ -393,6 +487,12 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
             ...part(op, at),
             atomic: op.atomic as boolean,
           };
+        }
+        case 'workload': {
+          device([...at, 'device'], op.device as string, 'gpu');
+          const w = workloadOp(op, at);
+          st.regions.add(w.region);
+          return w;
         }
         case 'prefetch':
           device([...at, 'device'], op.device as string, 'gpu');

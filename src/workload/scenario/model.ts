@@ -2,7 +2,10 @@
 // references checked. This is what the runner executes; files become this through load.ts.
 
 import type { CostModel, CostProfileName } from '../../sim/costModel.js';
+import type { FaultLatencyMode, MigrationGranularity } from '../../devices/gpu/gpu.js';
+import type { PolicyChoice, PolicyChoices } from '../../devices/gpu/policies/registry.js';
 import type { PatternSpec } from '../patterns.js';
+import type { GpuWorkload } from '../gpu/types.js';
 
 export interface RegionPart {
   /** Byte offset into the region (default 0). */
@@ -53,6 +56,17 @@ export type Op =
       readonly region: string;
       readonly to: 'device' | 'host';
     } & RegionPart)
+  | {
+      readonly op: 'workload';
+      readonly device: string;
+      /** The workload, built with the run's seed (its params already validated). */
+      readonly build: (seed: number) => GpuWorkload;
+      readonly label: string;
+      readonly region: string;
+      readonly hostInit: 'inputs' | 'all' | 'none';
+      readonly hostSteps: boolean;
+      readonly mode?: 'migrate' | 'mirror';
+    }
   | { readonly op: 'open'; readonly device: string; readonly as: string }
   | { readonly op: 'close'; readonly fd: string }
   | ({
@@ -82,10 +96,19 @@ export type DeviceSpec =
       readonly name: string;
       readonly memoryBytes: number;
       readonly mode: 'migrate' | 'mirror';
+      readonly sms?: number;
+      readonly clockMHz?: number;
+      readonly blocksPerSm?: number;
+      readonly cyclesPerAccess?: number;
       readonly accessesPerStep?: number;
-      readonly maxOutstandingFaults?: number;
-      readonly evictBatchPages?: number;
+      readonly tlbEntries?: number;
+      readonly tlbWays?: number;
+      readonly tlbMissCycles?: number;
       readonly faultBufferEntries?: number;
+      readonly migrationGranularity: MigrationGranularity;
+      readonly faultLatency: FaultLatencyMode;
+      readonly policies?: PolicyChoices | 'uvm';
+      readonly prefetchAfterEviction?: PolicyChoice;
       readonly cluster?: string;
     }
   | {

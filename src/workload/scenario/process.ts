@@ -30,6 +30,7 @@ import type { Rng } from '../../sim/rng.js';
 import { makeStream } from '../patterns.js';
 import type { Machine } from './machine.js';
 import type { Op, RegionPart, Scenario } from './model.js';
+import { WorkloadRun } from './workloadRun.js';
 
 /** An operation that failed at run time (the scenario was valid, the model said no). */
 export interface OpFailure {
@@ -75,6 +76,8 @@ export class ProcessActor implements Actor {
   private outstanding = 0;
   private waiting = false;
   private readonly gpusUsed = new Set<GpuDevice>();
+  /** The GPU program of the current `workload` op. */
+  private workload: WorkloadRun | null = null;
   private readonly mm: Mm;
 
   constructor(
@@ -104,7 +107,7 @@ export class ProcessActor implements Actor {
 
   private trace(engine: Engine, op: Op): void {
     const t = engine.trace;
-    if (t === null || !t.enabled || this.stream !== null) return;
+    if (t === null || !t.enabled || this.stream !== null || this.workload !== null) return;
     t.instant(engine.nowNs, this.name, 'op', op.op, 'region' in op ? { region: op.region } : undefined);
   }
 
@@ -209,6 +212,8 @@ export class ProcessActor implements Actor {
         });
         return this.afterLaunch(op.wait);
       }
+      case 'workload':
+        return this.runWorkload(engine, op);
       case 'prefetch': {
         const gpu = this.ctx.machine.gpus.get(op.device)!;
         const r = this.range(op.region, op);
@@ -268,6 +273,36 @@ export class ProcessActor implements Actor {
     }
     this.pc++;
     return 0;
+  }
+
+  /** One step of a GPU program; the thread stays on the op until the program ends. */
+  private runWorkload(engine: Engine, op: Extract<Op, { op: 'workload' }>): StepResult {
+    if (this.workload === null) {
+      const gpu = this.ctx.machine.gpus.get(op.device)!;
+      this.gpusUsed.add(gpu);
+      this.workload = new WorkloadRun(
+        op,
+        this.task,
+        gpu,
+        this.ctx.rng.fork(`${this.name}#${this.pc}`).u32(),
+        () => engine.wake(this),
+      );
+    }
+    const r = this.workload.step(this.ctx.machine.kernel.costs.cpuAccessNs);
+    switch (r.kind) {
+      case 'continue':
+        return r.delayNs;
+      case 'wait':
+        return 'blocked';
+      case 'failed':
+        this.workload = null;
+        return this.fail(r.what, r.why);
+      case 'done':
+        this.regions.set(op.region, { addr: this.workload.addr, sizeBytes: this.workload.regionBytes });
+        this.workload = null;
+        this.pc++;
+        return 0;
+    }
   }
 
   private afterLaunch(wait: boolean): StepResult {

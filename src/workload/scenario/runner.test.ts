@@ -81,7 +81,7 @@ processes:
       - { op: mmap, name: a, size: 8MiB }
       - { op: mmap, name: b, size: 8MiB }
       - { op: touch, region: b, write: true }
-      - { op: gpu, device: gpu0, region: b, wait: false }
+      - { op: gpu, device: gpu0, region: b, wait: false, pattern: { kind: sequential, passes: 8 } }
       - { op: touch, region: a, write: true }
       - { op: wait }
 `,

@@ -109,6 +109,31 @@ const ops = {
       ...part,
     })
     .describe('an explicit migration of a region to GPU memory or back (cudaMemPrefetchAsync)'),
+  workload: z
+    .strictObject({
+      op: z.literal('workload'),
+      device: name,
+      name: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('a built-in GPU workload (backprop, bfs, fdtd2d, hotspot, srad, nw, pathfinder)'),
+      trace: z.string().min(1).optional().describe('a GPU page-access trace file instead of a built-in'),
+      params: z.record(z.string(), z.unknown()).default({}).describe("the workload's parameters"),
+      region: name.optional().describe("the region the workload's arrays are mapped as (default: its name)"),
+      hostInit: z
+        .enum(['inputs', 'all', 'none'])
+        .default('inputs')
+        .describe('which arrays the CPU writes before the first kernel: the inputs, all, or none'),
+      hostSteps: z
+        .boolean()
+        .default(true)
+        .describe("run the program's host code between kernels (false: GPU kernels only, as UVMSmart)"),
+      mode: z.enum(['migrate', 'mirror']).optional(),
+    })
+    .describe(
+      'a GPU program: maps its managed arrays, initializes them, runs its kernels and host steps in order',
+    ),
   open: z
     .strictObject({ op: z.literal('open'), device: name, as: name.optional() })
     .describe('open the accelerator: its driver binds this address space (SVA) and gets a PASID'),
@@ -172,16 +197,51 @@ const iommuSchema = z.strictObject({
   forceStall: z.boolean().optional(),
 });
 
+/** A policy by name, or by name with its parameters (checked against the policy registry). */
+const policyChoice = z.union([z.string().min(1), z.looseObject({ name: z.string().min(1) })]);
+
 const gpuSchema = z
   .strictObject({
     kind: z.literal('gpu'),
     name,
     memory: size,
     mode: z.enum(['migrate', 'mirror']).default('migrate'),
+    sms: count.optional().describe('streaming multiprocessors (default 28)'),
+    clockMHz: z.number().positive().optional().describe('core clock (default 1481)'),
+    blocksPerSm: count.optional().describe('thread blocks resident per SM (default 8)'),
+    cyclesPerAccess: z.number().positive().optional().describe('SM cycles per page access (default 16)'),
     accessesPerStep: count.optional(),
-    maxOutstandingFaults: count.optional(),
-    evictBatchPages: count.optional(),
+    tlbEntries: count.optional(),
+    tlbWays: count.optional(),
+    tlbMissCycles: z.number().positive().optional(),
     faultBufferEntries: count.optional(),
+    migrationGranularity: z
+      .enum(['4KiB', '64KiB', '2MiB'])
+      .default('4KiB')
+      .describe('what a fault migrates at least: a page, a 64 KiB big page or a 2 MiB VA block'),
+    faultLatency: z
+      .enum(['per-pass', 'accounted'])
+      .default('per-pass')
+      .describe(
+        'far-fault latency once per service pass (a driver), or accounted per faulting page (UVMSmart)',
+      ),
+    policies: z
+      .union([
+        z.literal('uvm'),
+        z.strictObject({
+          prefetch: policyChoice.optional(),
+          eviction: policyChoice.optional(),
+          thrashing: policyChoice.optional(),
+          accessCounters: policyChoice.optional(),
+        }),
+      ])
+      .optional()
+      .describe('driver policies by kind (a name, or { name, ...params }), or uvm for NVIDIA defaults'),
+    prefetchAfterEviction: policyChoice
+      .optional()
+      .describe(
+        'the prefetch policy once memory has filled (default: the same; UVMSmart -hwprefetch_oversub)',
+      ),
     /** Interconnect cluster for peer-to-peer access to another GPU's memory (needs machine.p2p). */
     cluster: name.optional(),
   })

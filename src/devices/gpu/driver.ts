@@ -1,0 +1,428 @@
+// The GPU driver's fault servicing (NVIDIA UVM's bottom half, nouveau's svm fault handler): a
+// pass fetches up to `gpuFaultBatchesPerPass` batches of `gpuFaultBatchSize` faults, merges the
+// duplicates, sorts them by address space and page, and serves them VA block by VA block. In
+// migrate mode each block's faulted pages grow to the migration granularity, the prefetch policy
+// adds its pages, the thrashing policy may keep some remote, room is reserved (evicting), and
+// each contiguous run moves with migrate_vma_*. Whatever is still unmapped (mirror mode, remote
+// pages, pages the migration skipped) is mirrored with hmm_range_fault, committed under the
+// driver lock unless an invalidation intervened. The pass ends with a replay.
+//
+// A step does one unit of work so the engine can interleave CPU threads with it: a VA block's
+// migrations and snapshot in one step, the snapshot's commit in the next (the window in which an
+// invalidation can land, as in the kernel).
+
+import { EAGAIN, EBUSY } from '../../sim/errno.js';
+import type { Actor, StepResult } from '../../sim/engine.js';
+import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE } from '../../hmm/hmmPfn.js';
+import { HmmRange, hmmRangeFault } from '../../hmm/hmmRangeFault.js';
+import type { MigrateVma } from '../../mm/migrateDevice.js';
+import {
+  mmuIntervalReadBeginTry,
+  mmuIntervalReadRetry,
+  mmuIntervalWaitEven,
+} from '../../notifier/interval.js';
+import { FAULT_ATOMIC, FAULT_MIRROR, FAULT_WRITE } from './faultBuffer.js';
+import type { GpuDevice } from './gpu.js';
+import { makeExclusive, migrateToGpu } from './migration.js';
+import { selectAlignedGroups } from './policies/prefetch.js';
+import { THRASHING_REMOTE, type PrefetchRequest } from './policies/types.js';
+import { VA_BLOCK_PAGES, type VaBlock } from './vaBlock.js';
+import {
+  GPU_ATTR_ATOMIC,
+  GPU_ATTR_LOCAL,
+  GPU_ATTR_VALID,
+  GPU_ATTR_WRITE,
+  type GpuVaSpace,
+} from './vaSpace.js';
+
+type Vma = MigrateVma['vma'];
+
+/** Pass keys: (space * 2^36 + vpn) * 8 + fault flags, so one numeric sort orders and merges. */
+const SPACE_SHIFT = 2 ** 36;
+const FLAG_SPAN = 8;
+
+/** A mirror snapshot waiting for its commit. */
+interface PendingMirror {
+  readonly space: GpuVaSpace;
+  readonly range: HmmRange;
+  /** The sub-unit to redo if the commit finds the snapshot stale. */
+  readonly redoFrom: number;
+}
+
+export class GpuDriver implements Actor {
+  readonly name: string;
+  readonly daemon = true;
+  private readonly wakeSelf: () => void;
+  // The pass in progress: merged faults, in order.
+  private readonly keys: Float64Array;
+  private readonly arrivals: Float64Array;
+  private keyCount = 0;
+  private readonly uKey: Float64Array;
+  private readonly uFlags: Uint8Array;
+  private uCount = 0;
+  private cursor = 0;
+  private inPass = false;
+  private pending: PendingMirror | null = null;
+  // Per-block scratch for the policies.
+  private readonly faulted = new Uint8Array(VA_BLOCK_PAGES);
+  private readonly select = new Uint8Array(VA_BLOCK_PAGES);
+  private readonly request: {
+    block: VaBlock;
+    firstIndex: number;
+    endIndex: number;
+    faulted: Uint8Array;
+    select: Uint8Array;
+    rng: PrefetchRequest['rng'];
+  };
+
+  constructor(private readonly gpu: GpuDevice) {
+    this.name = `${gpu.name}/driver`;
+    this.wakeSelf = () => gpu.kernel.engine.wake(this);
+    const costs = gpu.kernel.costs;
+    const cap = costs.gpuFaultBatchSize * costs.gpuFaultBatchesPerPass;
+    this.keys = new Float64Array(cap);
+    this.arrivals = new Float64Array(cap);
+    this.uKey = new Float64Array(cap);
+    this.uFlags = new Uint8Array(cap);
+    this.request = {
+      block: null as unknown as VaBlock,
+      firstIndex: 0,
+      endIndex: 0,
+      faulted: this.faulted,
+      select: this.select,
+      rng: gpu.rng,
+    };
+  }
+
+  step(): StepResult {
+    let r = this.serviceStep();
+    // Faults resolved as they occur (accounted latency): the whole pass is one step, so no access
+    // of a kernel lands between a fault and its migration. A mirror's commit still waits a step.
+    while (r === 'busy' && this.gpu.yieldOnFault && this.pending === null) r = this.serviceStep();
+    return r === 'idle' || r === 'wait' ? 'blocked' : 0;
+  }
+
+  /** One unit of servicing: 'busy' (more to do), 'wait' (an invalidation must end) or 'idle'. */
+  serviceStep(): 'busy' | 'wait' | 'idle' {
+    const gpu = this.gpu;
+    if (!this.inPass) {
+      if (gpu.notifications.length > 0) {
+        this.serviceNotification();
+        return 'busy';
+      }
+      if (gpu.faults.length === 0) return 'idle';
+      this.beginPass();
+    }
+    if (this.pending !== null) {
+      this.commitMirror(this.pending);
+      return 'busy';
+    }
+    if (this.cursor < this.uCount) return this.serviceSubUnit();
+    this.endPass();
+    return gpu.faults.length > 0 || gpu.notifications.length > 0 ? 'busy' : 'idle';
+  }
+
+  // ---- passes -----------------------------------------------------------------------------------
+
+  private beginPass(): void {
+    const gpu = this.gpu;
+    const kernel = gpu.kernel;
+    const costs = kernel.costs;
+    const buf = gpu.faults;
+    const trace = kernel.trace;
+    if (trace.enabled)
+      trace.begin(kernel.engine.nowNs, this.name, 'gpu', 'service faults', { pending: buf.length });
+    let n = 0;
+    for (let b = 0; b < costs.gpuFaultBatchesPerPass && buf.length > 0; b++) {
+      kernel.stats.add(gpu.counters.batches);
+      for (let k = 0; k < costs.gpuFaultBatchSize && buf.length > 0; k++) {
+        const i = buf.oldest;
+        this.keys[n] = (buf.space[i] * SPACE_SHIFT + buf.vpn[i]) * FLAG_SPAN + buf.flags[i];
+        this.arrivals[n] = buf.atNs[i];
+        n++;
+        buf.pop();
+      }
+    }
+    this.keyCount = n;
+    const sorted = this.keys.subarray(0, n).sort();
+    // Duplicates merge: one entry per page, its flags the union (a write wins).
+    let u = -1;
+    let last = -1;
+    for (let i = 0; i < n; i++) {
+      const page = Math.floor(sorted[i] / FLAG_SPAN);
+      const flags = sorted[i] - page * FLAG_SPAN;
+      if (page !== last) {
+        u++;
+        this.uKey[u] = page;
+        this.uFlags[u] = flags;
+        last = page;
+      } else {
+        this.uFlags[u] |= flags;
+      }
+    }
+    this.uCount = u + 1;
+    this.cursor = 0;
+    this.inPass = true;
+    gpu.noteFaultPass(this.uCount);
+  }
+
+  private endPass(): void {
+    const gpu = this.gpu;
+    const kernel = gpu.kernel;
+    const now = kernel.engine.nowNs;
+    for (let i = 0; i < this.keyCount; i++) gpu.farFaultLatency.add(now - this.arrivals[i]);
+    for (let u = 0; u < this.uCount; u++) {
+      const space = gpu.spaceAt(Math.floor(this.uKey[u] / SPACE_SHIFT));
+      space?.pendingFaults.delete(this.uKey[u] % SPACE_SHIFT);
+    }
+    this.inPass = false;
+    this.uCount = 0;
+    this.keyCount = 0;
+    kernel.stats.add(gpu.counters.replays);
+    kernel.charge(kernel.costs.gpuReplayNs);
+    if (kernel.trace.enabled) kernel.trace.end(kernel.engine.nowNs, this.name, 'gpu', 'service faults');
+    gpu.replay();
+  }
+
+  // ---- one VA block of one VMA ------------------------------------------------------------------
+
+  /**
+   * Serves the faults from the cursor that share its address space, VA block and VMA: migrations
+   * first, then a mirror snapshot of what is still unmapped.
+   */
+  private serviceSubUnit(): 'busy' | 'wait' {
+    const gpu = this.gpu;
+    const from = this.cursor;
+    const key = this.uKey[from];
+    const spaceIndex = Math.floor(key / SPACE_SHIFT);
+    const firstVpn = key - spaceIndex * SPACE_SHIFT;
+    const space = gpu.spaceAt(spaceIndex);
+    const blockFirst = firstVpn - (firstVpn % VA_BLOCK_PAGES);
+    const blockEnd = blockFirst + VA_BLOCK_PAGES;
+    const vma = space === null ? null : space.mm.vmas.find(firstVpn);
+    // The faults this sub-unit covers: same space, same block, inside the VMA.
+    const limit = vma === null ? firstVpn + 1 : Math.min(blockEnd, vma.end);
+    let to = from + 1;
+    while (to < this.uCount && this.uKey[to] < spaceIndex * SPACE_SHIFT + limit) to++;
+    if (space === null) {
+      this.cursor = to;
+      return 'busy';
+    }
+    if (vma === null || !space.mm.mmgetNotZero()) {
+      // No mapping at all (or the process is gone): these accesses can never be served.
+      for (let u = from; u < to; u++) space.fatal.add(this.uKey[u] - spaceIndex * SPACE_SHIFT);
+      this.cursor = to;
+      return 'busy';
+    }
+    try {
+      let migrate = false;
+      for (let u = from; u < to; u++) if (!(this.uFlags[u] & FAULT_MIRROR)) migrate = true;
+      if (migrate) {
+        const first = Math.max(blockFirst, vma.start);
+        const end = Math.min(blockEnd, vma.end);
+        this.migrateFaulted(space, vma, space.block(blockFirst), first, end, from, to);
+      }
+      return this.mapRest(space, from, to);
+    } finally {
+      space.mm.mmput();
+    }
+  }
+
+  /** The faulted pages of [from, to) and what the policies add, moved into GPU memory. */
+  private migrateFaulted(
+    space: GpuVaSpace,
+    vma: Vma,
+    block: VaBlock,
+    first: number,
+    end: number,
+    from: number,
+    to: number,
+  ): void {
+    const gpu = this.gpu;
+    const { faulted, select, request } = this;
+    const firstIndex = first - block.firstVpn;
+    const endIndex = end - block.firstVpn;
+    faulted.fill(0, firstIndex, endIndex);
+    select.fill(0, firstIndex, endIndex);
+    const base = space.index * SPACE_SHIFT + block.firstVpn;
+    let faults = 0;
+    for (let u = from; u < to; u++) {
+      if (this.uFlags[u] & FAULT_MIRROR) continue;
+      const index = this.uKey[u] - base;
+      if (!block.isResident(index)) {
+        faulted[index] = 1;
+        faults++;
+      }
+    }
+    if (faults === 0) return;
+    request.block = block;
+    request.firstIndex = firstIndex;
+    request.endIndex = endIndex;
+    selectAlignedGroups(request, gpu.granularityPages);
+    gpu.prefetchPolicy.prefetch(request);
+    const now = gpu.kernel.engine.nowNs;
+    const thrashing = gpu.memory.thrashing;
+    let n = 0;
+    for (let i = firstIndex; i < endIndex; i++) {
+      if (!select[i]) continue;
+      if (block.isResident(i) || thrashing.hint(block, i, now) === THRASHING_REMOTE) select[i] = 0;
+      else n++;
+    }
+    if (n === 0) return;
+    gpu.memory.reserve(n);
+    let placed = 0;
+    for (let i = firstIndex; i < endIndex;) {
+      if (!select[i]) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < endIndex && select[j]) j++;
+      placed += migrateToGpu(gpu, space, vma, block, block.firstVpn + i, block.firstVpn + j, faulted);
+      i = j;
+    }
+    gpu.notePrefetched(Math.max(0, placed - faults));
+  }
+
+  /**
+   * The faults of [from, to) the GPU still cannot complete: atomics on pages left in system memory
+   * get exclusive access; the rest are mirrored (snapshot now, commit next step).
+   */
+  private mapRest(space: GpuVaSpace, from: number, to: number): 'busy' | 'wait' {
+    const base = space.index * SPACE_SHIFT;
+    let lo = -1;
+    let hi = -1;
+    for (let u = from; u < to; u++) {
+      const vpn = this.uKey[u] - base;
+      const flags = this.uFlags[u];
+      const attr = space.table.attr(vpn);
+      if (flags & FAULT_ATOMIC && !(attr & (GPU_ATTR_ATOMIC | GPU_ATTR_LOCAL))) {
+        makeExclusive(this.gpu, space, vpn, vpn + 1);
+        continue;
+      }
+      if (attr !== 0 && (!(flags & FAULT_WRITE) || attr & GPU_ATTR_WRITE)) continue;
+      if (lo < 0) lo = vpn;
+      hi = vpn;
+    }
+    if (lo < 0) {
+      this.cursor = to;
+      return 'busy';
+    }
+    const seq = mmuIntervalReadBeginTry(space.notifier);
+    if (seq === -EAGAIN) {
+      mmuIntervalWaitEven(space.notifier, this.wakeSelf);
+      return 'wait';
+    }
+    const gpu = this.gpu;
+    const range = new HmmRange(space.notifier, lo, hi + 1);
+    range.pfnFlagsMask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+    for (let u = from; u < to; u++) {
+      const vpn = this.uKey[u] - base;
+      if (vpn < lo || vpn > hi) continue;
+      range.flags[vpn - lo] = HMM_PFN_REQ_FAULT | (this.uFlags[u] & FAULT_WRITE ? HMM_PFN_REQ_WRITE : 0);
+    }
+    range.devPrivateOwner = gpu;
+    range.p2pCluster = gpu.p2pCluster;
+    range.notifierSeq = seq;
+    const rc = hmmRangeFault(range);
+    if (rc === -EBUSY) {
+      gpu.kernel.engine.noteRetry(`${gpu.name} hmm_range_fault`);
+      gpu.kernel.stats.add(gpu.counters.retries);
+      return 'busy';
+    }
+    if (rc < 0) {
+      for (let u = from; u < to; u++) {
+        const vpn = this.uKey[u] - base;
+        if (!(range.flags[vpn - lo] & HMM_PFN_VALID)) space.fatal.add(vpn);
+      }
+      this.cursor = to;
+      return 'busy';
+    }
+    this.pending = { space, range, redoFrom: from };
+    this.cursor = to;
+    return 'busy';
+  }
+
+  /** Under the driver lock: program the table unless an invalidation made the snapshot stale. */
+  private commitMirror(p: PendingMirror): void {
+    const gpu = this.gpu;
+    this.pending = null;
+    const { space, range } = p;
+    space.locked = true;
+    if (mmuIntervalReadRetry(space.notifier, range.notifierSeq)) {
+      space.locked = false;
+      gpu.kernel.engine.noteRetry(`${gpu.name} mirror`);
+      gpu.kernel.stats.add(gpu.counters.retries);
+      this.cursor = p.redoFrom;
+      return;
+    }
+    const mem = gpu.kernel.mem;
+    for (let i = 0; i < range.endVpn - range.startVpn; i++) {
+      const f = range.flags[i];
+      if (!(f & HMM_PFN_VALID)) continue;
+      const pfn = range.pfns[i];
+      // A peer's page (P2P) is reached over the interconnect, like system memory.
+      const local = mem.zone(pfn).owner === gpu ? GPU_ATTR_LOCAL : 0;
+      space.setEntry(
+        range.startVpn + i,
+        pfn,
+        GPU_ATTR_VALID | local | (f & HMM_PFN_WRITE ? GPU_ATTR_WRITE : 0),
+      );
+    }
+    space.locked = false;
+  }
+
+  // ---- migrations not caused by faults ----------------------------------------------------------
+
+  /** An access-counter notification: the region's pages move to the GPU. */
+  private serviceNotification(): void {
+    const gpu = this.gpu;
+    const spaceIndex = gpu.notifications.shift()!;
+    const firstVpn = gpu.notifications.shift()!;
+    const space = gpu.spaceAt(spaceIndex);
+    if (space === null || !space.mm.mmgetNotZero()) return;
+    try {
+      this.migrateRange(space, firstVpn, firstVpn + gpu.accessCounterPolicy.regionPages);
+    } finally {
+      space.mm.mmput();
+    }
+    gpu.kernel.stats.add(gpu.counters.notifications);
+  }
+
+  /**
+   * Moves every non-resident page of [startVpn, endVpn) into GPU memory, VA block by VA block
+   * (an explicit prefetch, an access-counter notification). The caller holds an mm user.
+   */
+  migrateRange(space: GpuVaSpace, startVpn: number, endVpn: number): number {
+    const gpu = this.gpu;
+    let placed = 0;
+    for (let vpn = startVpn; vpn < endVpn;) {
+      const vma = space.mm.vmas.find(vpn);
+      if (vma === null) {
+        const next = space.mm.vmas.findFrom(vpn);
+        vpn = next === null ? endVpn : Math.min(endVpn, next.start);
+        continue;
+      }
+      const blockEnd = vpn - (vpn % VA_BLOCK_PAGES) + VA_BLOCK_PAGES;
+      const end = Math.min(endVpn, vma.end, blockEnd);
+      const block = space.block(vpn);
+      let want = 0;
+      for (let v = vpn; v < end; v++) if (!block.isResident(v - block.firstVpn)) want++;
+      if (want > 0) {
+        gpu.memory.reserve(want);
+        for (let v = vpn; v < end;) {
+          if (block.isResident(v - block.firstVpn)) {
+            v++;
+            continue;
+          }
+          let w = v + 1;
+          while (w < end && !block.isResident(w - block.firstVpn)) w++;
+          placed += migrateToGpu(gpu, space, vma, block, v, w, null);
+          v = w;
+        }
+      }
+      vpn = end;
+    }
+    return placed;
+  }
+}
