@@ -1,12 +1,9 @@
-// Figures of the simulation engine: raw event throughput, GPU far faults serviced end to end through
-// the modeled kernel, and the peak resident memory of a run with a million resident pages.
+// Figures of the simulation engine: raw event throughput and the peak resident memory of a run
+// with a million resident pages (GPU figures are in gpu.bench.ts).
 //
 // Timing method: as elsewhere, tinybench runs warmup + REPS repetitions and the median is
 // reported; every repetition builds a fresh machine outside the timer and checks its result after.
 
-import { GpuDevice } from '../src/devices/gpu/gpu.js';
-import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../src/mm/constants.js';
-import { Kernel } from '../src/mm/kernel.js';
 import type { Actor, StepResult } from '../src/sim/engine.js';
 import { SimClock } from '../src/sim/clock.js';
 import { Engine } from '../src/sim/engine.js';
@@ -63,56 +60,6 @@ const eventsPerS: Figure = {
     }),
 };
 
-// ---- engine.far_faults_per_s -----------------------------------------------------------------------
-
-const FAULT_PAGES = 1 << 18;
-
-interface GpuRun {
-  readonly kernel: Kernel;
-  readonly gpu: GpuDevice;
-  readonly addr: number;
-}
-
-const farFaults: Figure = {
-  name: 'engine.far_faults_per_s',
-  unit: 'faults/s',
-  target: { min: 500_000 },
-  description: `tokens mode: a GPU kernel streams over ${FAULT_PAGES.toLocaleString('en-US')} resident pages it has never seen: each is a far fault into the fault buffer, serviced in batches by the driver actor with migrate_vma_* into GPU memory, then replayed`,
-  run: () =>
-    medianRate(FAULT_PAGES, {
-      name: 'engine_far_faults',
-      reps: REPS,
-      setup: (): GpuRun => {
-        const kernel = new Kernel({ ramBytes: (FAULT_PAGES + 8192) * PAGE_SIZE, contentMode: 'tokens' });
-        const gpu = new GpuDevice(kernel, { name: 'gpu0', memoryBytes: FAULT_PAGES * PAGE_SIZE });
-        const p = kernel.spawn();
-        const addr = p.mmap(0, FAULT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-        if (p.touch(addr, FAULT_PAGES * PAGE_SIZE, true).signal !== 0) throw new Error('touch failed');
-        return { kernel, gpu, addr };
-      },
-      measure: ({ kernel, gpu, addr }) => {
-        let i = 0;
-        gpu.launch({
-          mm: [...kernel.tasks.values()][0].mm!,
-          baseVpn: addr / PAGE_SIZE,
-          write: false,
-          stream: { next: () => (i < FAULT_PAGES ? i++ : -1) },
-        });
-        kernel.runUntilIdle();
-      },
-      teardown: ({ kernel, gpu }) => {
-        const faults = kernel.stats.get('gpu.gpu0.far_faults');
-        const moved = kernel.stats.get('gpu.gpu0.pages_to_device');
-        if (faults !== FAULT_PAGES || moved !== FAULT_PAGES)
-          throw new Error(`${faults} far faults, ${moved} pages migrated; expected ${FAULT_PAGES}`);
-        if (gpu.memory.usedPages !== FAULT_PAGES) throw new Error(`${gpu.memory.usedPages} GPU pages in use`);
-        for (const t of [...kernel.tasks.values()]) t.exit();
-        if (kernel.mem.usedPages() !== 0 || gpu.memory.usedPages !== 0)
-          throw new Error('pages leaked after exit');
-      },
-    }),
-};
-
 // ---- engine.rss_MB_1Mi_pages -----------------------------------------------------------------------
 
 const rssMb: Figure = {
@@ -131,4 +78,4 @@ const rssMb: Figure = {
   },
 };
 
-export const engineFigures: readonly Figure[] = [eventsPerS, farFaults, rssMb];
+export const engineFigures: readonly Figure[] = [eventsPerS, rssMb];

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pc from 'picocolors';
 import { describeTarget, type Figure, formatNumber, meetsTarget, setVerbose } from './harness.js';
 import { engineFigures } from './engine.bench.js';
+import { gpuFigures } from './gpu.bench.js';
 import { hmmFigures } from './hmm.bench.js';
 import { migrateFigures } from './migrate.bench.js';
 import { mmFigures } from './mm.bench.js';
@@ -33,6 +34,7 @@ export const LAYERS: readonly (readonly Figure[])[] = [
   migrateFigures,
   svaFigures,
   engineFigures,
+  gpuFigures,
   sweepFigures,
 ];
 

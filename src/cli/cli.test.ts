@@ -73,3 +73,33 @@ describe('hetmem oracle', () => {
     expect(missing.stderr).toContain('expected a readable file, got ENOENT');
   });
 });
+
+describe('hetmem reproduce', () => {
+  it('ganguly2019 prints our figures beside the paper: on-demand faults equal the published ones', () => {
+    const r = hetmem(
+      'reproduce',
+      'ganguly2019',
+      '--benchmarks',
+      'hotspot',
+      '--configs',
+      'od,tbnp',
+      '--workers',
+      '1',
+    );
+    expect(r.code).toBe(0);
+    // hotspot touches 3072 pages; on-demand paging faults each once, as in the authors' log.
+    expect(r.stdout).toMatch(/\| hotspot \| [\d.]+ \(3072\) \| 144226\.4 \(3072\) \| 1\.0\d \| 1\.00 \|/);
+    expect(r.stdout).toContain('### Tree-based neighborhood (TBNp) (`tbnp`)');
+    expect(r.stdout).toMatch(/\| tbnp \| hotspot \| [\d.]+× \| 42\.44× \|/);
+    expect(r.stderr).toContain('[2/2]');
+  });
+
+  it('an unknown benchmark or study is exit 2 listing the valid ones', () => {
+    const bench = hetmem('reproduce', 'ganguly2019', '--benchmarks', 'lud');
+    expect(bench.code).toBe(2);
+    expect(bench.stderr).toContain(
+      'expected one or more of backprop, bfs, fdtd, hotspot, nw, pathfinder, srad, got "lud"',
+    );
+    expect(hetmem('reproduce', 'smith2020').code).toBe(2);
+  });
+});

@@ -36,13 +36,17 @@ function pick<T extends string>(flag: string, value: string | undefined, all: re
   const names = value.split(',').map((s) => s.trim());
   for (const n of names)
     if (!all.includes(n as T))
-      throw new InputError({ file: '(command line)', field: flag }, `one or more of ${all.join(', ')}`, n);
+      throw new InputError(
+        { file: '(command line)', field: flag },
+        `one or more of ${all.join(', ')}`,
+        JSON.stringify(n),
+      );
   return names as T[];
 }
 
 export async function reproduceCommand(study: string, options: ReproduceOptions): Promise<number> {
   if (study !== 'ganguly2019')
-    throw new InputError({ file: '(command line)', field: 'study' }, 'ganguly2019', study);
+    throw new InputError({ file: '(command line)', field: 'study' }, 'ganguly2019', JSON.stringify(study));
   const benchmarks = pick('--benchmarks', options.benchmarks, GANGULY_BENCHMARKS);
   const configIds = pick(
     '--configs',

@@ -15,6 +15,7 @@ import { EAGAIN, EBUSY } from '../../sim/errno.js';
 import type { Actor, StepResult } from '../../sim/engine.js';
 import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE } from '../../hmm/hmmPfn.js';
 import { HmmRange, hmmRangeFault } from '../../hmm/hmmRangeFault.js';
+import { VM_WRITE } from '../../mm/constants.js';
 import type { MigrateVma } from '../../mm/migrateDevice.js';
 import {
   mmuIntervalReadBeginTry,
@@ -23,7 +24,7 @@ import {
 } from '../../notifier/interval.js';
 import { FAULT_ATOMIC, FAULT_MIRROR, FAULT_WRITE } from './faultBuffer.js';
 import type { GpuDevice } from './gpu.js';
-import { makeExclusive, migrateToGpu } from './migration.js';
+import { makeExclusive, migrateToGpu, migrateToHost } from './migration.js';
 import { selectAlignedGroups } from './policies/prefetch.js';
 import { THRASHING_REMOTE, type PrefetchRequest } from './policies/types.js';
 import { VA_BLOCK_PAGES, type VaBlock } from './vaBlock.js';
@@ -333,7 +334,12 @@ export class GpuDriver implements Actor {
     if (rc < 0) {
       for (let u = from; u < to; u++) {
         const vpn = this.uKey[u] - base;
-        if (!(range.flags[vpn - lo] & HMM_PFN_VALID)) space.fatal.add(vpn);
+        // Faults outside [lo, hi] were already served by the table; they are not failures.
+        if (vpn < lo || vpn > hi) continue;
+        const f = range.flags[vpn - lo];
+        // A write fault answered read-only (the walk stopped at -EPERM) cannot be served either.
+        if (!(f & HMM_PFN_VALID) || (this.uFlags[u] & FAULT_WRITE && !(f & HMM_PFN_WRITE)))
+          space.fatal.add(vpn);
       }
       this.cursor = to;
       return 'busy';
@@ -370,6 +376,22 @@ export class GpuDriver implements Actor {
       );
     }
     space.locked = false;
+    // hmm_range_fault reports the GPU's own device-private pages as they are, read-only ones too
+    // (R-HRF-22: after fork, or mprotect(PROT_READ)). A write fault on one is served by moving the
+    // page back to RAM, where the next fault breaks COW, if the VMA allows writes; otherwise it is
+    // a permission error and cancelled, as nouveau cancels it, instead of replayed forever.
+    const base = space.index * SPACE_SHIFT;
+    for (let u = p.redoFrom; u < this.cursor; u++) {
+      const vpn = this.uKey[u] - base;
+      if (!(this.uFlags[u] & FAULT_WRITE) || vpn < range.startVpn || vpn >= range.endVpn) continue;
+      const f = range.flags[vpn - range.startVpn];
+      if (!(f & HMM_PFN_VALID) || f & HMM_PFN_WRITE) continue;
+      if (!space.mm.mmgetNotZero()) continue;
+      const vma = space.mm.vmas.find(vpn);
+      if (vma !== null && vma.flags & VM_WRITE) migrateToHost(gpu, space, vma, vpn, vpn + 1);
+      else space.fatal.add(vpn);
+      space.mm.mmput();
+    }
   }
 
   // ---- migrations not caused by faults ----------------------------------------------------------

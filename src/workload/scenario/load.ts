@@ -412,6 +412,7 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
       region: (op.region as string | undefined) ?? name ?? 'trace',
       hostInit: op.hostInit as 'inputs',
       hostSteps: op.hostSteps as boolean,
+      seed: op.seed as number | undefined,
       mode: op.mode as 'migrate' | undefined,
     };
   };

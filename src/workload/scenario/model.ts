@@ -65,6 +65,8 @@ export type Op =
       readonly region: string;
       readonly hostInit: 'inputs' | 'all' | 'none';
       readonly hostSteps: boolean;
+      /** Seed of synthetic inputs; undefined: drawn from the run's seed. */
+      readonly seed?: number;
       readonly mode?: 'migrate' | 'mirror';
     }
   | { readonly op: 'open'; readonly device: string; readonly as: string }

@@ -284,7 +284,7 @@ export class ProcessActor implements Actor {
         op,
         this.task,
         gpu,
-        this.ctx.rng.fork(`${this.name}#${this.pc}`).u32(),
+        op.seed ?? this.ctx.rng.fork(`${this.name}#${this.pc}`).u32(),
         () => engine.wake(this),
       );
     }

@@ -125,6 +125,12 @@ const ops = {
         .enum(['inputs', 'all', 'none'])
         .default('inputs')
         .describe('which arrays the CPU writes before the first kernel: the inputs, all, or none'),
+      seed: z
+        .number()
+        .int()
+        .nonnegative()
+        .optional()
+        .describe("the seed of the workload's synthetic inputs (default: drawn from the run's seed)"),
       hostSteps: z
         .boolean()
         .default(true)

@@ -61,17 +61,17 @@ describe('checkPolicyChoice', () => {
       const problems = checkPolicyChoice(kind, 'lfu');
       expect(problems).toHaveLength(1);
       expect(problems[0].path).toEqual([]);
-      expect(problems[0].message).toContain('"lfu"');
       for (const name of BUILTIN[kind]) expect(problems[0].message).toContain(name);
     }
+    // What was found is the caller's to show (a scenario error says `got "lru-4k "`).
     expect(checkPolicyChoice('eviction', 'lru-4k ')[0].message).toBe(
-      'an eviction policy: one of lru-4k, lru-2m, tree (got "lru-4k ")',
+      'an eviction policy: one of lru-4k, lru-2m, tree',
     );
   });
 
   it('points at `name` when the choice is an object', () => {
     expect(checkPolicyChoice('prefetch', { name: 'bogus', threshold: 3 })).toEqual([
-      { path: ['name'], message: expect.stringContaining('got "bogus"') as unknown as string },
+      { path: ['name'], message: 'a prefetch policy: one of none, random, sequential-local, tree' },
     ]);
     expect(checkPolicyChoice('prefetch', { name: 3 } as unknown as PolicyChoice)[0].path).toEqual(['name']);
   });
@@ -134,7 +134,7 @@ describe('createPolicy', () => {
   it('throws a RangeError carrying the problems and their paths', () => {
     expect(() => createPolicy('prefetch', { name: 'tree', threshold: 0 }, context)).toThrow(RangeError);
     expect(() => createPolicy('prefetch', { name: 'tree', threshold: 0 }, context)).toThrow(
-      /^threshold: prefetch policy tree: /,
+      /^threshold: prefetch policy tree: .*\(got \{"name":"tree","threshold":0\}\)$/,
     );
     expect(() => createPolicy('eviction', 'mru', context)).toThrow(
       'an eviction policy: one of lru-4k, lru-2m, tree (got "mru")',

@@ -116,7 +116,7 @@ export function checkPolicyChoice(kind: PolicyKind, choice: PolicyChoice): Polic
     return [
       {
         path: at,
-        message: `${aPolicy(kind)}: one of ${policyNames(kind).join(', ')} (got ${JSON.stringify(name) ?? 'nothing'})`,
+        message: `${aPolicy(kind)}: one of ${policyNames(kind).join(', ')}`,
       },
     ];
   }
@@ -137,7 +137,7 @@ export function createPolicy<K extends PolicyKind>(
   const problems = checkPolicyChoice(kind, choice);
   if (problems.length > 0) {
     throw new RangeError(
-      problems.map((p) => (p.path.length > 0 ? `${p.path.join('.')}: ${p.message}` : p.message)).join('; '),
+      `${problems.map((p) => (p.path.length > 0 ? `${p.path.join('.')}: ${p.message}` : p.message)).join('; ')} (got ${JSON.stringify(choice) ?? 'nothing'})`,
     );
   }
   const { name, params } = splitChoice(choice);
