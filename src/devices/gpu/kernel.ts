@@ -17,7 +17,7 @@ export interface GpuKernelSpec {
   readonly mm: Mm;
   /** First page of the region the grid's page offsets are relative to. */
   readonly baseVpn: number;
-  /** The thread blocks; or `stream` for a plain page stream (blocks of 32 accesses). */
+  /** The thread blocks; or `stream` for a plain page stream (one access per block). */
   readonly grid?: KernelGrid;
   readonly stream?: AccessStream;
   /** Every access writes (a stream's accesses are all reads otherwise). */
@@ -48,19 +48,17 @@ export interface KernelHost {
   finished(kernel: GpuKernel): void;
 }
 
-/** Accesses per block when a plain page stream is cut into blocks. */
-const STREAM_BLOCK_ACCESSES = 32;
-
-/** A page stream as a grid: consecutive runs of 32 accesses are blocks. */
+/**
+ * A page stream as a grid: each access is one thread block's work (a streaming kernel's blocks
+ * each cover a page-sized chunk), so the resident blocks touch consecutive pages at once.
+ */
 export function streamGrid(stream: AccessStream, write: boolean): KernelGrid {
   return {
     blocks: Infinity,
     fillBlock(_block, out) {
-      for (let n = 0; n < STREAM_BLOCK_ACCESSES; n++) {
-        const off = stream.next();
-        if (off < 0) return n > 0 || out.length > 0;
-        out.push(off, write);
-      }
+      const off = stream.next();
+      if (off < 0) return false;
+      out.push(off, write);
       return true;
     },
   };

@@ -50,14 +50,15 @@ ${work.map((w) => `      - ${w}\n`).join('')}`);
   it('a CPU thread and a GPU kernel run at the same time', () => {
     const base = overlap([]).summary.table.simNs;
     const cpu = overlap(['{ op: touch, region: a, write: true }']).summary.table.simNs - base;
-    const gpu = overlap(['{ op: gpu, device: gpu0, region: b }']).summary.table.simNs - base;
+    const kernel = '{ op: gpu, device: gpu0, region: b, pattern: { kind: sequential, passes: 4 }';
+    const gpu = overlap([`${kernel} }`]).summary.table.simNs - base;
     const bothRun = overlap([
-      '{ op: gpu, device: gpu0, region: b, wait: false }',
+      `${kernel}, wait: false }`,
       '{ op: touch, region: a, write: true }',
       '{ op: wait }',
     ]);
     const both = bothRun.summary.table.simNs - base;
-    // Each alone takes real time (at least a millisecond: 2048 faults, 2048 remote accesses).
+    // Each alone takes real time (at least a millisecond: 2048 faults, 8192 remote accesses).
     expect(cpu).toBeGreaterThan(1_000_000);
     expect(gpu).toBeGreaterThan(1_000_000);
     // Together: no faster than the slower one, clearly faster than one after the other.
