@@ -26,7 +26,7 @@ export interface GpuKernelSpec {
   readonly atomic?: boolean;
   /** How the driver resolves this kernel's faults (default: the GPU's mode). */
   readonly mode?: GpuMode;
-  /** A name for traces and reports (default `kernelN`). */
+  /** What the kernel computes, for traces and reports: the actor is `<gpu>/kernelN.<name>`. */
   readonly name?: string;
   /** Called when the kernel finishes (or fails on an access the driver could not resolve). */
   readonly onDone?: (kernel: GpuKernel) => void;
@@ -97,7 +97,7 @@ export class GpuKernel implements Actor {
     id: number,
   ) {
     this.traceId = id;
-    this.name = `${gpu.name}/${spec.name ?? `kernel${id}`}`;
+    this.name = `${gpu.name}/kernel${id}${spec.name === undefined ? '' : `.${spec.name}`}`;
     if (spec.grid !== undefined) this.grid = spec.grid;
     else if (spec.stream !== undefined) this.grid = streamGrid(spec.stream, spec.write === true);
     else throw new RangeError(`GPU kernel ${this.name}: needs a grid or a stream`);
