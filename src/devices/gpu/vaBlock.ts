@@ -2,7 +2,7 @@
 // which of its 512 pages are resident in GPU memory and in which slot, a tree of residency counts
 // the prefetch and eviction policies read (a complete binary tree over the 512 pages: node 1 is
 // the block, nodes 512..1023 the pages), per-64 KiB access stamps for tree-based eviction, and
-// the thrashing history of its pages, allocated the first time one of them migrates twice.
+// the thrashing history of its pages, allocated the first time a thrashing policy records one.
 
 import { InvariantError } from '../../sim/errors.js';
 
@@ -31,8 +31,6 @@ export class VaBlock {
   readonly tree = new Uint16Array(2 * VA_BLOCK_PAGES);
   /** Last access stamp of each 64 KiB big page (GPU accesses, in the memory's access clock). */
   readonly bigPageStamp = new Float64Array(BIG_PAGES_PER_BLOCK);
-  /** Last access stamp of any page of the block. */
-  stamp = 0;
   thrash: ThrashState | null = null;
 
   constructor(
@@ -68,6 +66,7 @@ export class VaBlock {
 
   /** Resident pages in [first, first + count). */
   residentIn(first: number, count: number): number {
+    if (count <= 0) return 0;
     // A subtree when aligned; otherwise count the leaves.
     if ((first & (count - 1)) === 0 && (count & (count - 1)) === 0) {
       const level = Math.log2(VA_BLOCK_PAGES / count);
