@@ -23,7 +23,7 @@ const BASE = `name: sweep-bench
 machine:
   ram: 512MiB
   devices:
-    - { kind: gpu, name: gpu0, memory: 32MiB, mode: migrate, evictBatchPages: 512 }
+    - { kind: gpu, name: gpu0, memory: 32MiB, mode: migrate, policies: { eviction: lru-4k } }
 processes:
   - name: app
     program:
@@ -38,7 +38,7 @@ expect:
 const GRID = `scenario: sweep-bench.yaml
 seeds: { from: 1, count: 4 }
 parameters:
-  machine.devices[0].evictBatchPages: [256, 512]
+  machine.devices[0].policies.eviction: [lru-4k, lru-2m]
 `;
 
 /** The 8 jobs, expanded the way `hetmem sweep` does. */

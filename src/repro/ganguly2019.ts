@@ -1,8 +1,8 @@
 // The reproduction of Ganguly, Zhang, Yang and Melhem, "Interplay between Hardware Prefetcher and
 // Page Eviction Policy in CPU-GPU Unified Virtual Memory" (ISCA 2019): each benchmark under each
 // configuration of the paper as a scenario on a UVMSmart-like machine (a GTX 1080 Ti, PCIe 3 with
-// the paper's size-dependent bandwidth, 45 µs far faults accounted per faulting page, 150 µs
-// kernel launches), and the published figures to compare with. Sources of every number are in
+// the paper's size-dependent bandwidth, 45 µs far faults accounted per faulting page), and the
+// published figures to compare with. Sources of every number are in
 // docs/research/ganguly2019.md; the comparison is in docs/REPRODUCTIONS.md.
 
 import type { PolicyChoice, PolicyChoices } from '../devices/gpu/policies/registry.js';

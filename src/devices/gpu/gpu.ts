@@ -357,6 +357,9 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
     const space = k.space;
     // An access retried at a replay while its fault still waits raises nothing new.
     if (space.pendingFaults.has(vpn)) return;
+    // A new fault is judged afresh: a verdict left by a kernel that failed on this page before
+    // (its other lanes never consumed it) must not fail this one once the page can be served.
+    space.fatal.delete(vpn);
     const stats = this.kernel.stats;
     stats.add(this.counters.farFaults);
     const flags =
@@ -396,15 +399,19 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
 
   /**
    * @internal A DMA copy of `ns`: on the caller's time (per-pass), or queued on the direction's
-   * copy engine, one copy at a time (accounted).
+   * copy engine, one copy at a time (accounted); a copy to the device also waits for the
+   * write-backs queued before it, as UVMSmart starts a read only when its pages are free.
    */
   chargeTransfer(ns: number, toHost: boolean): void {
     if (!this.yieldOnFault) {
       this.kernel.charge(ns);
       return;
     }
-    const e = toHost ? 1 : 0;
-    this.copyBusyUntilNs[e] = Math.max(this.copyBusyUntilNs[e], this.kernel.engine.nowNs) + ns;
+    const busy = this.copyBusyUntilNs;
+    const now = this.kernel.engine.nowNs;
+    // A copy in starts once the write-backs queued before it have freed the room it lands in.
+    if (toHost) busy[1] = Math.max(busy[1], now) + ns;
+    else busy[0] = Math.max(busy[0], busy[1], now) + ns;
   }
 
   /** @internal A pass began with `faults` distinct faulting pages (accounted latency). */

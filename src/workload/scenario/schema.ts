@@ -117,7 +117,7 @@ const ops = {
         .string()
         .min(1)
         .optional()
-        .describe('a built-in GPU workload (backprop, bfs, fdtd2d, hotspot, srad, nw, pathfinder)'),
+        .describe('a built-in GPU workload (backprop, bfs, fdtd, hotspot, nw, pathfinder, srad)'),
       trace: z.string().min(1).optional().describe('a GPU page-access trace file instead of a built-in'),
       params: z.record(z.string(), z.unknown()).default({}).describe("the workload's parameters"),
       region: name.optional().describe("the region the workload's arrays are mapped as (default: its name)"),

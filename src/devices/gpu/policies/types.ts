@@ -91,7 +91,7 @@ export interface PolicyContext {
 /** A named policy: its parameters (a zod schema with defaults) and how to make one. */
 export interface PolicyDefinition<T, P = Record<string, unknown>> {
   readonly name: string;
-  /** One line for `hetmem policies` and error messages. */
+  /** One line saying what the policy does (docs, listings). */
   readonly description: string;
   readonly params: z.ZodType<P>;
   create(params: P, context: PolicyContext): T;
