@@ -15,7 +15,8 @@ import { EAGAIN, EBUSY } from '../../sim/errno.js';
 import type { Actor, StepResult } from '../../sim/engine.js';
 import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE } from '../../hmm/hmmPfn.js';
 import { HmmRange, hmmRangeFault } from '../../hmm/hmmRangeFault.js';
-import { VM_WRITE } from '../../mm/constants.js';
+import { FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_WRITE } from '../../mm/constants.js';
+import { handleMmFault } from '../../mm/fault.js';
 import type { MigrateVma } from '../../mm/migrateDevice.js';
 import {
   mmuIntervalReadBeginTry,
@@ -332,13 +333,18 @@ export class GpuDriver implements Actor {
       return 'busy';
     }
     if (rc < 0) {
+      // After an error the words are not answers (a request still reads as VALID | WRITE, the
+      // same bits): every fault the table cannot serve is cancelled, as nouveau cancels the
+      // faults of a range that failed (-EPERM: a write to a read-only VMA; -EFAULT).
       for (let u = from; u < to; u++) {
         const vpn = this.uKey[u] - base;
-        // Faults outside [lo, hi] were already served by the table; they are not failures.
-        if (vpn < lo || vpn > hi) continue;
-        const f = range.flags[vpn - lo];
-        // A write fault answered read-only (the walk stopped at -EPERM) cannot be served either.
-        if (!(f & HMM_PFN_VALID) || (this.uFlags[u] & FAULT_WRITE && !(f & HMM_PFN_WRITE)))
+        const attr = space.table.attr(vpn);
+        const flags = this.uFlags[u];
+        if (
+          attr === 0 ||
+          (flags & FAULT_WRITE && !(attr & GPU_ATTR_WRITE)) ||
+          (flags & FAULT_ATOMIC && !(attr & (GPU_ATTR_ATOMIC | GPU_ATTR_LOCAL)))
+        )
           space.fatal.add(vpn);
       }
       this.cursor = to;
@@ -378,8 +384,10 @@ export class GpuDriver implements Actor {
     space.locked = false;
     // hmm_range_fault reports the GPU's own device-private pages as they are, read-only ones too
     // (R-HRF-22: after fork, or mprotect(PROT_READ)). A write fault on one is served by moving the
-    // page back to RAM, where the next fault breaks COW, if the VMA allows writes; otherwise it is
-    // a permission error and cancelled, as nouveau cancels it, instead of replayed forever.
+    // page back to RAM and breaking COW there with a write fault (as hmm_range_fault would), if
+    // the VMA allows writes, so the replayed fault migrates a writable page (migrating it back
+    // read-only would repeat forever); otherwise it is a permission error and cancelled, as
+    // nouveau cancels it, instead of replayed forever.
     const base = space.index * SPACE_SHIFT;
     for (let u = p.redoFrom; u < this.cursor; u++) {
       const vpn = this.uKey[u] - base;
@@ -388,8 +396,13 @@ export class GpuDriver implements Actor {
       if (!(f & HMM_PFN_VALID) || f & HMM_PFN_WRITE) continue;
       if (!space.mm.mmgetNotZero()) continue;
       const vma = space.mm.vmas.find(vpn);
-      if (vma !== null && vma.flags & VM_WRITE) migrateToHost(gpu, space, vma, vpn, vpn + 1);
-      else space.fatal.add(vpn);
+      if (
+        vma === null ||
+        !(vma.flags & VM_WRITE) ||
+        migrateToHost(gpu, space, vma, vpn, vpn + 1) === 0 ||
+        handleMmFault(vma, vpn, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE) & VM_FAULT_ERROR
+      )
+        space.fatal.add(vpn);
       space.mm.mmput();
     }
   }

@@ -94,11 +94,15 @@ export class GpuVaSpace {
 
   private invalidate(isub: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): boolean {
     // Migrations and exclusive grants the GPU itself started update the table on their own.
-    if (
-      (range.event === MMU_NOTIFY_MIGRATE || range.event === MMU_NOTIFY_EXCLUSIVE) &&
-      range.owner === this.owner
-    )
+    if (range.event === MMU_NOTIFY_EXCLUSIVE && range.owner === this.owner) return true;
+    if (range.event === MMU_NOTIFY_MIGRATE && range.owner === this.owner) {
+      // The sequence still moves, as nouveau's interval notifier moves it for every event but
+      // its own exclusive grants: a CPU fault's migrate_to_ram (owner: this GPU) can land
+      // between a mirror snapshot and its commit, which must then see the snapshot stale
+      // instead of mapping the device page just freed.
+      mmuIntervalSetSeq(isub, curSeq);
       return true;
+    }
     if (this.locked) {
       if (!range.blockable) return false;
       throw new Error('GPU invalidate would sleep on the driver lock it already holds');
