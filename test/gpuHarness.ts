@@ -8,7 +8,7 @@ import { GpuDevice, type GpuOptions } from '../src/devices/gpu/gpu.js';
 import type { GpuKernel } from '../src/devices/gpu/kernel.js';
 import type { GpuTlb } from '../src/devices/gpu/tlb.js';
 import { VA_BLOCK_PAGES } from '../src/devices/gpu/vaBlock.js';
-import { GPU_ATTR_LOCAL, type GpuVaSpace } from '../src/devices/gpu/vaSpace.js';
+import { GPU_ATTR_LOCAL, GPU_ATTR_WRITE, type GpuVaSpace } from '../src/devices/gpu/vaSpace.js';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -20,7 +20,7 @@ import {
 import { Kernel } from '../src/mm/kernel.js';
 import type { Mm } from '../src/mm/mm.js';
 import { ZONE_RAM } from '../src/mm/physmem.js';
-import { PTE_DEVICE_PRIVATE } from '../src/mm/pte.js';
+import { PTE_DEVICE_PRIVATE, PTE_PRESENT, PTE_WRITE } from '../src/mm/pte.js';
 import type { Task } from '../src/mm/task.js';
 import type { AccessStream } from '../src/sim/accessStream.js';
 import type { Actor, StepResult } from '../src/sim/engine.js';
@@ -168,6 +168,8 @@ export function tlbEntries(tlb: GpuTlb): { space: number; vpn: number; pfn: numb
  * [firstVpn, endVpn) it may use. Returns the violations (empty: consistent):
  * - GPU memory in use never exceeds its capacity, and every frame in use holds a placed page
  *   (frames in use = resident pages of the VA blocks);
+ * - every table entry maps the frame the CPU maps at that address (LOCAL: the device-private
+ *   entry's frame; remote: the present page), writable only if the CPU's entry is;
  * - a LOCAL table entry maps a frame of this GPU whose slot holds that very page of that VA block;
  * - a resident page of a VA block is mapped by the process's CPU page table as a device-private
  *   entry to the frame of its slot, and the GPU table has either no entry for it (an
@@ -192,6 +194,14 @@ export function gpuViolations(gpu: GpuDevice, space: GpuVaSpace, firstVpn: numbe
   if (resident !== memory.usedPages)
     out.push(`${memory.usedPages} GPU frames in use but ${resident} pages resident in VA blocks`);
   for (const [vpn, pfn, attr] of space.table.entries()) {
+    // Every entry maps what the CPU maps now (a remote one the CPU's own page), and is writable
+    // only where the CPU's entry is: an invalidation must have removed anything older.
+    const cpu = pteAt(space.mm, vpn);
+    const kind = attr & GPU_ATTR_LOCAL ? PTE_DEVICE_PRIVATE : PTE_PRESENT;
+    if (cpu.kind !== kind || cpu.pfn !== pfn)
+      out.push(`vpn ${vpn}: GPU maps pfn ${pfn}, the CPU entry is kind ${cpu.kind} pfn ${cpu.pfn}`);
+    else if (attr & GPU_ATTR_WRITE && !(cpu.flags & PTE_WRITE))
+      out.push(`vpn ${vpn}: the GPU may write pfn ${pfn}, the CPU's entry is read-only`);
     if (!(attr & GPU_ATTR_LOCAL)) continue;
     const block = space.findBlock(vpn);
     const index = vpn % VA_BLOCK_PAGES;

@@ -65,6 +65,8 @@ export class GpuDriver implements Actor {
   private cursor = 0;
   private inPass = false;
   private pending: PendingMirror | null = null;
+  /** This block's migration found no room while copies were in flight. */
+  private waitForRoom = false;
   // Per-block scratch for the policies.
   private readonly faulted = new Uint8Array(VA_BLOCK_PAGES);
   private readonly select = new Uint8Array(VA_BLOCK_PAGES);
@@ -216,6 +218,7 @@ export class GpuDriver implements Actor {
       this.cursor = to;
       return 'busy';
     }
+    this.waitForRoom = false;
     try {
       let migrate = false;
       for (let u = from; u < to; u++) if (!(this.uFlags[u] & FAULT_MIRROR)) migrate = true;
@@ -271,7 +274,10 @@ export class GpuDriver implements Actor {
       else n++;
     }
     if (n === 0) return;
-    gpu.memory.reserve(n);
+    const memory = gpu.memory;
+    // No room while copies are in flight (accounted latency): the faults wait for them to land
+    // and are raised again, rather than being mapped remotely for good.
+    if (!memory.reserve(n) && gpu.yieldOnFault && memory.latestLandingNs > now) this.waitForRoom = true;
     let placed = 0;
     for (let i = firstIndex; i < endIndex;) {
       if (!select[i]) {
@@ -303,6 +309,7 @@ export class GpuDriver implements Actor {
         continue;
       }
       if (attr !== 0 && (!(flags & FAULT_WRITE) || attr & GPU_ATTR_WRITE)) continue;
+      if (attr === 0 && this.waitForRoom && !(flags & FAULT_MIRROR)) continue;
       if (lo < 0) lo = vpn;
       hi = vpn;
     }

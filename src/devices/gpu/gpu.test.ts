@@ -40,7 +40,7 @@ const MAP_AND_FILL = (size: string) => [
   '{ op: touch, region: d, write: true }',
 ];
 
-/** A run that completed: no failed op, no leak, no expectation. */
+/** A run that completed: no failed op and no leak. */
 function clean(r: RunResult): RunResult {
   expect(r.summary.failures).toEqual([]);
   expect(r.summary.leaks).toEqual([]);
@@ -147,15 +147,16 @@ describe('tree prefetch (NVIDIA UVM, Ganguly TBNp)', () => {
   // The published rule: a 2 MiB block streamed in address order faults on big pages 0, 1, 2, 4,
   // 8 and 16; each fault pulls the largest subregion more than 51% resident, the last the rest.
   it.each([
-    ['one lane', 'sms: 1, blocksPerSm: 1'],
-    ['the default 224 lanes', 'sms: 28'],
-  ])('streams each 2 MiB block in 6 faults with %s', (_label, lanes) => {
+    { lanes: 'one lane', sms: 1, blocksPerSm: 1 },
+    { lanes: 'the default 224 lanes', sms: 28, blocksPerSm: 8 },
+  ])('streams each 2 MiB block in 6 faults with $lanes', ({ sms, blocksPerSm }) => {
     const blocks = 4;
     const rig = gpuRig({
       memoryPages: 8192,
       faultLatency: 'accounted',
       policies: { prefetch: 'tree' },
-      ...(lanes.startsWith('sms: 1') ? { sms: 1, blocksPerSm: 1 } : { sms: 28 }),
+      sms,
+      blocksPerSm,
     });
     const npages = blocks * VA_BLOCK_PAGES;
     mapAt(rig.task, BASE_VPN, npages);
@@ -341,6 +342,54 @@ describe('munmap and mprotect of memory the GPU maps', () => {
     expect(counter(r, 'kernels')).toBe(2);
     expect(counter(r, 'pages_to_host')).toBe(16);
     expect(counter(r, 'pages_to_device')).toBe(32);
+  });
+});
+
+describe('races between the driver and the CPU', () => {
+  it('a kernel that failed on read-only pages leaves no verdict behind for the next one', () => {
+    // Every page of the first write faults and is cancelled, but the kernel stops at the first;
+    // after mprotect read-write the same pages must be served, not failed on the old verdicts.
+    for (const mode of ['migrate', 'mirror']) {
+      const r = runGpuScenario(`memory: 4MiB, mode: ${mode}`, [
+        ...MAP_AND_FILL('64KiB'),
+        '{ op: mprotect, region: d, prot: r }',
+        '{ op: gpu, device: g, region: d, write: true }',
+        '{ op: mprotect, region: d, prot: rw }',
+        '{ op: gpu, device: g, region: d, write: true }',
+      ]);
+      expect(r.summary.failures.map((f) => f.op)).toEqual([3]);
+      expect(r.summary.leaks).toEqual([]);
+    }
+  });
+
+  it('a CPU fault that takes a page back between a mirror snapshot and its commit makes it stale', () => {
+    // The page is in GPU memory with no GPU entry (mprotect erased it); a mirror-mode kernel
+    // faults on it, the driver snapshots it (hmm_range_fault reports its own device page), the
+    // CPU touches it (migrate_to_ram frees that device page), and only then the driver commits.
+    const rig = gpuRig({ memoryPages: 64 });
+    mapAt(rig.task, BASE_VPN, 4);
+    cpuTouch(rig.task, BASE_VPN, 4, true);
+    launchList(rig, BASE_VPN, sequentialOffsets(4));
+    rig.kernel.runUntilIdle();
+    expect(rig.task.mprotect(BASE_VPN * PAGE_SIZE, 4 * PAGE_SIZE, PROT_READ)).toBe(0);
+    rig.kernel.runUntilIdle();
+    const space = rig.gpu.vaSpace(rig.mm);
+    const k = launchList(rig, BASE_VPN, [2], false, 'mirror');
+    for (let n = 0; n < 100 && rig.gpu.faults.length === 0; n++) rig.kernel.engine.step();
+    expect(rig.gpu.faults.length).toBe(1);
+    expect(rig.gpu.serviceStep()).toBe('busy'); // the snapshot, committed at the next step
+    cpuTouch(rig.task, BASE_VPN + 2, 1, false);
+    expect(pteAt(rig.mm, BASE_VPN + 2).kind).toBe(PTE_PRESENT);
+    rig.gpu.serviceStep();
+    expect(gpuViolations(rig.gpu, space, BASE_VPN, BASE_VPN + 4)).toEqual([]);
+    expect(space.table.attr(BASE_VPN + 2) & GPU_ATTR_LOCAL).toBe(0);
+    rig.kernel.runUntilIdle();
+    expect(k.failed).toBe(false);
+    // Served again from the fresh state: the CPU's page, mapped remotely.
+    expect(space.table.pfn(BASE_VPN + 2)).toBe(pteAt(rig.mm, BASE_VPN + 2).pfn);
+    expect(gpuViolations(rig.gpu, space, BASE_VPN, BASE_VPN + 4)).toEqual([]);
+    exitProcess(rig);
+    expect(leaksAfterExit(rig)).toEqual([]);
   });
 });
 

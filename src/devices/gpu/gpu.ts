@@ -401,17 +401,18 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
    * @internal A DMA copy of `ns`: on the caller's time (per-pass), or queued on the direction's
    * copy engine, one copy at a time (accounted); a copy to the device also waits for the
    * write-backs queued before it, as UVMSmart starts a read only when its pages are free.
+   * Returns when a queued copy lands (0: on the caller's time).
    */
-  chargeTransfer(ns: number, toHost: boolean): void {
+  chargeTransfer(ns: number, toHost: boolean): number {
     if (!this.yieldOnFault) {
       this.kernel.charge(ns);
-      return;
+      return 0;
     }
     const busy = this.copyBusyUntilNs;
     const now = this.kernel.engine.nowNs;
     // A copy in starts once the write-backs queued before it have freed the room it lands in.
-    if (toHost) busy[1] = Math.max(busy[1], now) + ns;
-    else busy[0] = Math.max(busy[0], busy[1], now) + ns;
+    if (toHost) return (busy[1] = Math.max(busy[1], now) + ns);
+    return (busy[0] = Math.max(busy[0], busy[1], now) + ns);
   }
 
   /** @internal A pass began with `faults` distinct faulting pages (accounted latency). */

@@ -43,8 +43,8 @@ export interface GpuMemoryOwner {
   noteToHost(pages: number): void;
   /** Pages evicted (for accounting). */
   noteEvicted(pages: number): void;
-  /** A DMA copy of `ns` over the link, to the host or to the device. */
-  chargeTransfer(ns: number, toHost: boolean): void;
+  /** A DMA copy of `ns` over the link, to the host or to the device; returns when it lands (0: now). */
+  chargeTransfer(ns: number, toHost: boolean): number;
 }
 
 /** Evictions a single reservation may run before it gives up (every page pinned, say). */
@@ -54,6 +54,8 @@ export class GpuMemory implements GpuMemoryView {
   readonly pgmap: DevPagemap;
   readonly capacityPages: number;
   evictedPages = 0;
+  /** When the last copy into this memory lands: until then some pages are in flight. */
+  latestLandingNs = 0;
   /** Set once the policies exist (they need this memory as their view). */
   eviction!: EvictionPolicy;
   thrashing!: ThrashingPolicy;
@@ -61,6 +63,7 @@ export class GpuMemory implements GpuMemoryView {
   private readonly slotBlock: (VaBlock | null)[];
   private readonly slotIndex: Int16Array;
   private readonly slotPfn: Float64Array;
+  private readonly slotLandsAtNs: Float64Array;
   private readonly freeSlots: Int32Array;
   private freeTop: number;
   private readonly victims: number[] = [];
@@ -85,6 +88,7 @@ export class GpuMemory implements GpuMemoryView {
     this.slotBlock = new Array<VaBlock | null>(capacityPages).fill(null);
     this.slotIndex = new Int16Array(capacityPages);
     this.slotPfn = new Float64Array(capacityPages);
+    this.slotLandsAtNs = new Float64Array(capacityPages);
     this.freeSlots = new Int32Array(capacityPages);
     for (let i = 0; i < capacityPages; i++) this.freeSlots[i] = capacityPages - 1 - i;
     this.freeTop = capacityPages;
@@ -113,7 +117,9 @@ export class GpuMemory implements GpuMemoryView {
 
   isPinned(slot: number): boolean {
     const block = this.slotBlock[slot];
-    return block !== null && this.thrashing.isPinned(block, this.slotIndex[slot], this.kernel.engine.nowNs);
+    if (block === null) return false;
+    const now = this.kernel.engine.nowNs;
+    return this.slotLandsAtNs[slot] > now || this.thrashing.isPinned(block, this.slotIndex[slot], now);
   }
 
   // ---- allocation and placement -----------------------------------------------------------------
@@ -140,11 +146,18 @@ export class GpuMemory implements GpuMemoryView {
     return pfn;
   }
 
-  /** The page `pfn` now holds page `index` of `block` (its migration committed). */
-  place(pfn: number, block: VaBlock, index: number): void {
+  /**
+   * The page `pfn` now holds page `index` of `block` (its migration committed). A faulted page
+   * whose copy is in flight until `landsAtNs` cannot be evicted before then (as in UVMSmart):
+   * otherwise faults needing more room than memory has would evict each other's pages before
+   * their lanes could use them, forever.
+   */
+  place(pfn: number, block: VaBlock, index: number, landsAtNs = 0): void {
     const slot = this.kernel.mem.zoneDeviceDataOf(pfn) - 1;
     this.slotBlock[slot] = block;
     this.slotIndex[slot] = index;
+    this.slotLandsAtNs[slot] = landsAtNs;
+    if (landsAtNs > this.latestLandingNs) this.latestLandingNs = landsAtNs;
     block.place(index, slot);
     this.eviction.inserted(slot);
   }

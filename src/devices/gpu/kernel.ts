@@ -86,9 +86,14 @@ export class GpuKernel implements Actor {
   finished = false;
   /** Stopped by `abort`. */
   aborted = false;
-  /** The driver replayed since a lane stalled: stalled lanes retry, from `replayAtNs` on. */
-  private replayed = false;
-  private replayAtNs = 0;
+  /**
+   * Per lane: when its stalled access may retry (the replay of the pass that served it, once that
+   * pass's copies have landed); 0 while no replay has come since it stalled. Each lane keeps its
+   * own time, so later passes never hold back a lane an earlier one served.
+   */
+  private readonly retryAtNs: Float64Array;
+  /** Stalled lanes with a retry time. */
+  private replayed = 0;
 
   constructor(
     private readonly gpu: KernelHost,
@@ -107,12 +112,17 @@ export class GpuKernel implements Actor {
     this.buffers = Array.from({ length: lanes }, () => new AccessBuffer(64));
     this.pos = new Int32Array(lanes);
     this.state = new Uint8Array(lanes);
+    this.retryAtNs = new Float64Array(lanes);
   }
 
-  /** The driver serviced faults: stalled lanes retry from `atNs` (when the copies have landed). */
+  /** The driver serviced faults: lanes stalled until now retry from `atNs` (when the copies have landed). */
   replay(atNs: number): void {
-    this.replayed = true;
-    this.replayAtNs = Math.max(this.replayAtNs, atNs);
+    const state = this.state;
+    for (let l = 0; l < state.length; l++) {
+      if (state[l] !== 1 || this.retryAtNs[l] > 0) continue;
+      this.retryAtNs[l] = Math.max(1, atNs);
+      this.replayed++;
+    }
   }
 
   step(engine: Engine): StepResult {
@@ -120,10 +130,17 @@ export class GpuKernel implements Actor {
     const state = this.state;
     const lanes = state.length;
     const now = engine.nowNs;
-    if (this.replayed && now >= this.replayAtNs) {
-      this.replayed = false;
+    let nextRetryNs = Infinity;
+    if (this.replayed > 0) {
       for (let l = 0; l < lanes; l++) {
-        if (state[l] !== 1) continue;
+        const at = this.retryAtNs[l];
+        if (state[l] !== 1 || at === 0) continue;
+        if (at > now) {
+          nextRetryNs = Math.min(nextRetryNs, at);
+          continue;
+        }
+        this.retryAtNs[l] = 0;
+        this.replayed--;
         const word = this.buffers[l].words[this.pos[l]];
         if (this.space.fatal.delete(this.spec.baseVpn + (word >>> 1))) return this.finish(true);
         state[l] = 0;
@@ -167,7 +184,7 @@ export class GpuKernel implements Actor {
     gpu.chargeAccesses();
     if (running > 0) return 0;
     // Every lane waits: for a replay already announced, or for the next one.
-    if (stalled > 0) return this.replayed ? Math.max(1, this.replayAtNs - now) : 'blocked';
+    if (stalled > 0) return nextRetryNs < Infinity ? Math.max(1, nextRetryNs - now) : 'blocked';
     return this.finish(false);
   }
 

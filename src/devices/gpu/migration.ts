@@ -38,8 +38,8 @@ export interface MigrationHost {
   /** Accounting: pages and bytes moved each way. */
   noteToDevice(pages: number, bytes: number): void;
   noteToHost(pages: number): void;
-  /** A DMA copy of `ns` over the link, to the host or to the device. */
-  chargeTransfer(ns: number, toHost: boolean): void;
+  /** A DMA copy of `ns` over the link, to the host or to the device; returns when it lands (0: now). */
+  chargeTransfer(ns: number, toHost: boolean): number;
   /** Ids of migration spans in the trace (per GPU, so runs repeat exactly). */
   nextMigrationId: number;
 }
@@ -91,7 +91,8 @@ export function migrateToGpu(
     // A page never populated on the host is zero-filled on the GPU: nothing crosses the link.
     if (spage !== 0) copied++;
   }
-  if (copied > 0) gpu.chargeTransfer(linkTransferNs(kernel.costs, copied * PAGE_SIZE), false);
+  const landsAtNs =
+    copied > 0 ? gpu.chargeTransfer(linkTransferNs(kernel.costs, copied * PAGE_SIZE), false) : 0;
   migrateVmaPages(args);
   space.locked = true;
   let placed = 0;
@@ -101,10 +102,12 @@ export function migrateToGpu(
     const dpage = migratePfnToPfn(args.dst[i]);
     const vpn = startVpn + i;
     const index = vpn - block.firstVpn;
-    memory.place(dpage, block, index);
+    // A page a lane waits on cannot be evicted before its copy lands and the lane retries.
+    const faultedHere = faulted !== null && faulted[index] === 1;
+    memory.place(dpage, block, index, faultedHere ? landsAtNs : 0);
     const attr = GPU_ATTR_VALID | GPU_ATTR_LOCAL | (args.dst[i] & MIGRATE_PFN_WRITE ? GPU_ATTR_WRITE : 0);
     space.setEntry(vpn, dpage, attr);
-    if (faulted !== null && faulted[index]) memory.thrashing.migrated(block, index, now);
+    if (faultedHere) memory.thrashing.migrated(block, index, now);
     placed++;
   }
   space.locked = false;

@@ -131,3 +131,29 @@ describe('the workload op', () => {
     expect(withHost.counters['gpu.gpu0.pages_to_host']).toBeGreaterThan(0);
   });
 });
+
+describe('accounted latency with more faults in flight than GPU memory', () => {
+  // 224 lanes each stall on a page of a 512 KiB stream while the GPU holds 256 KiB: pages in
+  // flight cannot be evicted and each lane retries when its own pass's copies land, so the run
+  // ends (pages that find no room are mapped remotely) instead of evicting each other forever.
+  it.each(['{}', '{ prefetch: tree }', 'uvm'])('ends, with policies %s', (policies) => {
+    const text = `name: tight
+machine:
+  ram: 64MiB
+  limits: { maxEvents: 1000000 }
+  devices:
+    - { kind: gpu, name: g, memory: 256KiB, faultLatency: accounted, policies: ${policies} }
+processes:
+  - name: app
+    program:
+      - { op: mmap, name: d, size: 512KiB }
+      - { op: touch, region: d, write: true }
+      - { op: gpu, device: g, region: d }
+`;
+    const { summary } = runScenario(loadScenario(text, 'tight.yaml'));
+    expect(summary.failures).toEqual([]);
+    expect(summary.leaks).toEqual([]);
+    expect(summary.counters['gpu.g.accesses']).toBe(128);
+    expect(summary.counters['gpu.g.evicted_pages']).toBeGreaterThan(0);
+  });
+});
