@@ -19,6 +19,7 @@ import {
   PG_ANON,
   PG_ANON_EXCLUSIVE,
   PG_DIRTY,
+  PG_LOCKED,
   PG_PAGECACHE,
   type PhysMem,
   ZONE_DEVICE_COHERENT,
@@ -60,6 +61,19 @@ export function migratePfn(pfn: number): number {
 /** migrate_pfn_to_page: the pfn of a VALID word, else 0. */
 export function migratePfnToPfn(word: number): number {
   return word & MIGRATE_PFN_VALID ? Math.floor(word / MIGRATE_PFN_SHIFT_MUL) : 0;
+}
+
+/**
+ * The destination word for a device page leaving for system memory (the driver's alloc-and-copy
+ * step): a new locked system page holding a copy of `fromPfn`, writable if the source word was.
+ * 0 when no system page is free.
+ */
+export function copyToNewSystemPage(mem: PhysMem, srcWord: number, fromPfn: number): number {
+  const dpage = mem.allocPage();
+  if (dpage < 0) return 0;
+  mem.setPageFlag(dpage, PG_LOCKED);
+  mem.content.copy(dpage, fromPfn);
+  return migratePfn(dpage) + (srcWord & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
 }
 
 function clearMigrate(word: number): number {

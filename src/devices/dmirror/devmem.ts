@@ -16,20 +16,19 @@ import {
 import type { Kernel } from '../../mm/kernel.js';
 import {
   MIGRATE_PFN_MIGRATE,
-  MIGRATE_PFN_WRITE,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MigrateVma,
   migrateDeviceFinalize,
   migrateDevicePages,
   migrateDevicePfns,
-  migratePfn,
   migratePfnToPfn,
   migrateVmaFinalize,
   migrateVmaPages,
   migrateVmaSetup,
+  copyToNewSystemPage,
 } from '../../mm/migrateDevice.js';
-import { PG_LOCKED, SECTION_FRAMES, ZONE_DEVICE_PRIVATE } from '../../mm/physmem.js';
+import { SECTION_FRAMES, ZONE_DEVICE_PRIVATE } from '../../mm/physmem.js';
 import { VM_FAULT_SIGBUS } from '../../mm/constants.js';
 
 /** Pages per chunk (256 MiB). */
@@ -162,12 +161,10 @@ export class DmirrorDevmem {
     for (let i = 0; i < args.npages; i++) {
       const spage = migratePfnToPfn(args.src[i]);
       if (spage === 0 || !(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      const dpage = mem.allocPage();
-      if (dpage < 0) continue;
-      mem.setPageFlag(dpage, PG_LOCKED);
+      const dst = copyToNewSystemPage(mem, args.src[i], backingPfn(this.kernel, spage));
+      if (dst === 0) continue;
       mirror?.erase(args.start + i);
-      mem.content.copy(dpage, backingPfn(this.kernel, spage));
-      args.dst[i] = migratePfn(dpage) + (args.src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
+      args.dst[i] = dst;
     }
   }
 
@@ -196,11 +193,8 @@ export class DmirrorDevmem {
     for (let i = 0; i < pfns.length; i++) {
       const spage = migratePfnToPfn(src[i]);
       if (spage === 0 || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      const dpage = mem.allocPage();
-      if (dpage < 0) throw new KernelBug('eviction could not allocate a system page (__GFP_NOFAIL)');
-      mem.setPageFlag(dpage, PG_LOCKED);
-      mem.content.copy(dpage, backingPfn(this.kernel, spage));
-      dst[i] = migratePfn(dpage) + (src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
+      dst[i] = copyToNewSystemPage(mem, src[i], backingPfn(this.kernel, spage));
+      if (dst[i] === 0) throw new KernelBug('eviction could not allocate a system page (__GFP_NOFAIL)');
     }
     migrateDevicePages(this.kernel, src, dst, pfns.length);
     migrateDeviceFinalize(this.kernel, src, dst, pfns.length);

@@ -438,21 +438,15 @@ export class GpuDriver implements Actor {
   migrateRange(space: GpuVaSpace, startVpn: number, endVpn: number): number {
     const gpu = this.gpu;
     let placed = 0;
-    for (let vpn = startVpn; vpn < endVpn;) {
-      const vma = space.mm.vmas.find(vpn);
-      if (vma === null) {
-        const next = space.mm.vmas.findFrom(vpn);
-        vpn = next === null ? endVpn : Math.min(endVpn, next.start);
-        continue;
-      }
-      const blockEnd = vpn - (vpn % VA_BLOCK_PAGES) + VA_BLOCK_PAGES;
-      const end = Math.min(endVpn, vma.end, blockEnd);
-      const block = space.block(vpn);
-      let want = 0;
-      for (let v = vpn; v < end; v++) if (!block.isResident(v - block.firstVpn)) want++;
-      if (want > 0) {
-        gpu.memory.reserve(want);
-        for (let v = vpn; v < end;) {
+    for (const vma of space.mm.vmas.range(startVpn, endVpn)) {
+      const last = Math.min(endVpn, vma.end);
+      for (let vpn = Math.max(startVpn, vma.start); vpn < last;) {
+        const end = Math.min(last, vpn - (vpn % VA_BLOCK_PAGES) + VA_BLOCK_PAGES);
+        const block = space.block(vpn);
+        let want = 0;
+        for (let v = vpn; v < end; v++) if (!block.isResident(v - block.firstVpn)) want++;
+        if (want > 0) gpu.memory.reserve(want);
+        for (let v = vpn; v < end && want > 0;) {
           if (block.isResident(v - block.firstVpn)) {
             v++;
             continue;
@@ -462,8 +456,8 @@ export class GpuDriver implements Actor {
           placed += migrateToGpu(gpu, space, vma, block, v, w, null);
           v = w;
         }
+        vpn = end;
       }
-      vpn = end;
     }
     return placed;
   }

@@ -442,16 +442,13 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
     let moved = 0;
     try {
       if (to === 'device') return this.driver.migrateRange(space, startVpn, endVpn);
-      for (let vpn = startVpn; vpn < endVpn;) {
-        const vma = mm.vmas.find(vpn);
-        if (vma === null) {
-          const next = mm.vmas.findFrom(vpn);
-          vpn = next === null ? endVpn : Math.min(endVpn, next.start);
-          continue;
+      for (const vma of mm.vmas.range(startVpn, endVpn)) {
+        const last = Math.min(endVpn, vma.end);
+        for (let vpn = Math.max(startVpn, vma.start); vpn < last;) {
+          const end = Math.min(last, vpn - (vpn % VA_BLOCK_PAGES) + VA_BLOCK_PAGES);
+          moved += migrateToHost(this, space, vma, vpn, end);
+          vpn = end;
         }
-        const end = Math.min(endVpn, vma.end, vpn - (vpn % VA_BLOCK_PAGES) + VA_BLOCK_PAGES);
-        moved += migrateToHost(this, space, vma, vpn, end);
-        vpn = end;
       }
       return moved;
     } finally {

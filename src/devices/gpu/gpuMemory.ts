@@ -18,19 +18,17 @@ import {
 import type { Kernel } from '../../mm/kernel.js';
 import {
   MIGRATE_PFN_MIGRATE,
-  MIGRATE_PFN_WRITE,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MigrateVma,
   migrateDeviceFinalize,
   migrateDevicePages,
   migrateDevicePfns,
-  migratePfn,
   migratePfnToPfn,
   migrateVmaFinalize,
   migrateVmaPages,
   migrateVmaSetup,
+  copyToNewSystemPage,
 } from '../../mm/migrateDevice.js';
-import { PG_LOCKED } from '../../mm/physmem.js';
 import type { EvictionPolicy, GpuMemoryView, ThrashingPolicy } from './policies/types.js';
 import { VA_BLOCK_PAGES, type VaBlock } from './vaBlock.js';
 
@@ -209,11 +207,8 @@ export class GpuMemory implements GpuMemoryView {
       this.dst[i] = 0;
       const spage = migratePfnToPfn(this.src[i]);
       if (spage === 0 || !(this.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      const dpage = mem.allocPage();
-      if (dpage < 0) continue;
-      mem.setPageFlag(dpage, PG_LOCKED);
-      mem.content.copy(dpage, spage);
-      this.dst[i] = migratePfn(dpage) + (this.src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
+      this.dst[i] = copyToNewSystemPage(mem, this.src[i], spage);
+      if (this.dst[i] === 0) continue;
       moved++;
       const order = this.runOrder(victims[i]);
       if (order !== prevOrder + 1 && runPages > 0) {
@@ -250,11 +245,8 @@ export class GpuMemory implements GpuMemoryView {
     if (migrateVmaSetup(args) < 0) return VM_FAULT_SIGBUS;
     if (args.src[0] & MIGRATE_PFN_MIGRATE) {
       const spage = migratePfnToPfn(args.src[0]);
-      const dpage = mem.allocPage();
-      if (dpage >= 0) {
-        mem.setPageFlag(dpage, PG_LOCKED);
-        mem.content.copy(dpage, spage);
-        args.dst[0] = migratePfn(dpage) + (args.src[0] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
+      args.dst[0] = copyToNewSystemPage(mem, args.src[0], spage);
+      if (args.dst[0] !== 0) {
         // The GPU's own migration is invisible to its notifier: it forgets the mapping itself.
         this.owner.forget(vmf.vma.mm.id, vmf.vpn);
         const slot = mem.zoneDeviceDataOf(spage) - 1;

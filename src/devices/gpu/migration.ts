@@ -17,8 +17,8 @@ import {
   migrateVmaFinalize,
   migrateVmaPages,
   migrateVmaSetup,
+  copyToNewSystemPage,
 } from '../../mm/migrateDevice.js';
-import { PG_LOCKED } from '../../mm/physmem.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { GpuMemory } from './gpuMemory.js';
 import type { VaBlock } from './vaBlock.js';
@@ -135,11 +135,8 @@ export function migrateToHost(
   let moved = 0;
   for (let i = 0; i < args.npages; i++) {
     if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    const dpage = mem.allocPage();
-    if (dpage < 0) continue;
-    mem.setPageFlag(dpage, PG_LOCKED);
-    mem.content.copy(dpage, migratePfnToPfn(args.src[i]));
-    args.dst[i] = migratePfn(dpage) + (args.src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
+    args.dst[i] = copyToNewSystemPage(mem, args.src[i], migratePfnToPfn(args.src[i]));
+    if (args.dst[i] === 0) continue;
     // The GPU's own migration does not reach its notifier: it clears its entry itself.
     space.clearRange(startVpn + i, startVpn + i + 1);
     moved++;
