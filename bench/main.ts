@@ -25,6 +25,7 @@ import { mmFigures } from './mm.bench.js';
 import { notifierFigures } from './notifier.bench.js';
 import { svaFigures } from './sva.bench.js';
 import { sweepFigures } from './sweep.bench.js';
+import { webFigures } from './web.bench.js';
 
 /** Every layer's figures, in run order. A new layer adds its `<layer>.bench.ts` list here. */
 export const LAYERS: readonly (readonly Figure[])[] = [
@@ -36,6 +37,7 @@ export const LAYERS: readonly (readonly Figure[])[] = [
   engineFigures,
   gpuFigures,
   sweepFigures,
+  webFigures,
 ];
 
 interface Outcome {

@@ -8,6 +8,7 @@ import { oracleCheck, oracleReplay } from './oracle.js';
 import { reproduceCommand } from './reproduce.js';
 import { runCommand } from './run.js';
 import { examplesCommand, schemaCommand, validateCommand } from './scenarioCommands.js';
+import { registerServeCommand } from './serve.js';
 import { sweepCommand, sweepMergeCommand } from './sweep.js';
 
 function parseSeed(value: string): number {
@@ -147,6 +148,8 @@ oracle
   .action((dir, options) => {
     process.exitCode = oracleCheck(dir, options);
   });
+
+registerServeCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -118,6 +118,14 @@ export class DeviceTable {
     }
   }
 
+  /**
+   * Every chunk that exists, with its number (vpns [key * 512, key * 512 + 512)): pfns in words
+   * [0, 512), attributes in [512, 1024). For observers that diff the table; do not write to it.
+   */
+  forEachChunk(fn: (key: number, chunk: Uint32Array) => void): void {
+    for (const [key, c] of this.chunks) fn(key, c);
+  }
+
   clear(): void {
     this.chunks.clear();
     this.lastKey = -1;

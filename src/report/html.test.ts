@@ -76,7 +76,8 @@ describe('renderHtmlReport', async () => {
     expect(data.series.map((s) => s.name)).toEqual(result.series.map((s) => s.name));
     expect(data.series[4].values).toEqual(result.series[4].values);
     expect(data.histograms.map((h) => h.name)).toEqual(['latency.iopf', 'latency.dma_job']);
-    expect(data.plots.map((p) => p.spec === null)).toEqual([false, false, false, false, true]);
+    // The fixture has no migration series: that plot says 'no data'.
+    expect(data.plots.map((p) => p.spec === null)).toEqual([false, false, true, false, false, true]);
     expect(data.plots[0].spec!.data.values.length).toBe(400);
     // An expectation text holding "</script><!--" must not end the block early.
     expect(html.match(/<\/script>/g)).toHaveLength(1);
@@ -96,7 +97,7 @@ describe('a run with no data', async () => {
 
   it('renders every section with "no data" and no SVG', () => {
     expect(svgs(html)).toHaveLength(0);
-    expect(html.match(/<p class="nodata">no data<\/p>/g)).toHaveLength(4);
+    expect(html.match(/<p class="nodata">no data<\/p>/g)).toHaveLength(5);
     expect(html).toContain('<h3>Latency histograms</h3>');
     expect(embedded(html).series).toEqual([]);
   });

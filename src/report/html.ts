@@ -79,6 +79,7 @@ export function reportPlots(result: RunResult): ReportPlot[] {
   const plots: ReportPlot[] = [
     seriesPlot('faults', 'Faults over time', group('faults'), 'faults'),
     seriesPlot('resident', 'Resident pages per memory over time', group('resident'), 'resident pages'),
+    seriesPlot('migrations', 'Pages migrated per GPU (cumulative)', group('migrations'), 'pages migrated'),
     // Link series are the runner's running totals (counters sampled over time), drawn as they come.
     seriesPlot('bytes', 'Bytes moved per link (cumulative)', group('bytes'), 'bytes moved', true),
   ];

@@ -29,6 +29,8 @@ export class EventQueue {
   private nextSeq = 0;
   /** Events run since the queue was made. */
   eventsRun = 0;
+  /** Who ran the most recent event (observers name each step after it). */
+  lastActor = '';
 
   /**
    * `offsetNs` is how far the operation in progress has got past the clock (the engine's charges):
@@ -77,6 +79,7 @@ export class EventQueue {
     // Work done synchronously may have moved the clock past an event's due time: it runs late.
     if (ev.atNs > this.clock.nowNs) this.clock.advanceTo(ev.atNs);
     this.eventsRun++;
+    this.lastActor = ev.actor;
     const fn = ev.fn!;
     const arg = ev.arg;
     ev.fn = null;

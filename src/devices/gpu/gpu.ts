@@ -243,6 +243,11 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
     return s;
   }
 
+  /** How many address spaces were ever attached (indices for `spaceAt`). */
+  get spaceCount(): number {
+    return this.spaceList.length;
+  }
+
   /** @internal The address space with this index, or null once released. */
   spaceAt(index: number): GpuVaSpace | null {
     return this.spaceList[index] ?? null;

@@ -50,7 +50,7 @@ export interface RunContext {
   spawn(actor: ProcessActor): void;
 }
 
-interface Region {
+export interface Region {
   readonly addr: number;
   readonly sizeBytes: number;
 }
@@ -85,7 +85,8 @@ export class ProcessActor implements Actor {
     readonly task: Task,
     name: string,
     private readonly program: readonly Op[],
-    private readonly regions: Map<string, Region> = new Map(),
+    /** The regions this process mapped, by name (observers label the address space with them). */
+    readonly regions: Map<string, Region> = new Map(),
     private readonly fds: Map<string, number> = new Map(),
   ) {
     this.name = name;

@@ -347,6 +347,8 @@ describe('time series and histograms', () => {
       'faults.device',
       'resident.RAM',
       'resident.gpu0',
+      'migrations.gpu0.to_device',
+      'migrations.gpu0.to_host',
       'bytes.gpu0.link.h2d',
       'bytes.gpu0.link.d2h',
     ]);
@@ -374,6 +376,8 @@ describe('time series and histograms', () => {
     expect(last('faults.device')).toBe(r.summary.table.deviceFaults);
     expect(last('bytes.gpu0.link.h2d')).toBe(r.summary.counters['link.gpu0.link.h2d_bytes']);
     expect(last('bytes.gpu0.link.d2h')).toBe(r.summary.counters['link.gpu0.link.d2h_bytes']);
+    expect(last('migrations.gpu0.to_device')).toBe(r.summary.table.pagesToDevice);
+    expect(last('migrations.gpu0.to_host')).toBe(r.summary.table.pagesToHost);
     // Every page migrated moved 4 KiB over the link.
     expect(last('bytes.gpu0.link.h2d')).toBeGreaterThanOrEqual(r.summary.table.pagesToDevice * PAGE_SIZE);
   });

@@ -26,7 +26,27 @@ export interface RunScenarioOptions {
   readonly trace?: boolean;
   /** Called now and then with the simulated time and the events run (progress bars). */
   readonly onProgress?: (simNs: number, events: number) => void;
+  /** Watches the run from outside: told when the machine is built and after every event. */
+  readonly observer?: RunObserver;
 }
+
+/** What an observer of a run can look at. */
+export interface ObservedRun {
+  readonly machine: Machine;
+  /** Every process of the run so far, forked children included, in the order they started. */
+  readonly processes: readonly ProcessActor[];
+}
+
+/** Sees a run event by event (the visualizer's recorder). Observers only read the model. */
+export interface RunObserver {
+  /** Before the first event, once every process is created. */
+  start(run: ObservedRun): void;
+  /** After every event, and once more after the run (idle work may change state between events). */
+  afterEvent(run: ObservedRun): void;
+}
+
+/** Progress is reported this often when no observer needs every event. */
+const PROGRESS_EVERY = 65_536;
 
 /** Most points a series keeps: past it, every other point goes and the interval doubles. */
 const MAX_POINTS = 4096;
@@ -39,9 +59,12 @@ interface Probe {
   readonly values: number[];
 }
 
+/** The actor that samples the time series: it only reads the model (observers may skip its events). */
+export const SAMPLER_NAME = 'sampler';
+
 /** Records the time series every `sampleEveryNs` while anything else is still going on. */
 class Sampler implements Actor {
-  readonly name = 'sampler';
+  readonly name = SAMPLER_NAME;
   private readonly t: number[] = [];
   private readonly probes: Probe[] = [];
   private everyNs: number;
@@ -67,6 +90,10 @@ class Sampler implements Actor {
     probe('resident.RAM', 'resident', 'pages', () => ram.reduce((n, z) => n + z.usedPages, 0));
     for (const [name, gpu] of machine.gpus) {
       probe(`resident.${name}`, 'resident', 'pages', () => gpu.memory.usedPages);
+      for (const dir of ['to_device', 'to_host']) {
+        const id = stats.counter(`gpu.${name}.pages_${dir}`);
+        probe(`migrations.${name}.${dir}`, 'migrations', 'pages', () => stats.value(id));
+      }
       for (const dir of ['h2d', 'd2h']) {
         const id = stats.counter(`link.${gpu.linkName}.${dir}_bytes`);
         probe(`bytes.${gpu.linkName}.${dir}`, 'bytes', 'bytes', () => stats.value(id));
@@ -214,22 +241,41 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
   const kernel = machine.kernel;
   const engine = kernel.engine;
   const failures: OpFailure[] = [];
+  const processes: ProcessActor[] = [];
   const ctx: RunContext = {
     scenario,
     machine,
     rng: new Rng(seed).fork('workload'),
     failures,
-    spawn: (actor) => engine.addActor(actor),
+    spawn: (actor) => {
+      processes.push(actor);
+      engine.addActor(actor);
+    },
   };
   for (const p of scenario.processes) {
-    const task = kernel.spawn();
-    engine.addActor(new ProcessActor(ctx, task, p.name, p.program), p.startNs);
+    const actor = new ProcessActor(ctx, kernel.spawn(), p.name, p.program);
+    processes.push(actor);
+    engine.addActor(actor, p.startNs);
   }
   const sampler = new Sampler(machine, Math.max(1, scenario.machine.sampleEveryNs));
   engine.addActor(sampler);
+  const { observer, onProgress } = options;
+  const observed: ObservedRun = { machine, processes };
+  observer?.start(observed);
+  let eventsSeen = 0;
   const events = kernel.runUntilIdle({
-    onProgress: options.onProgress === undefined ? undefined : (n, t) => options.onProgress!(t, n),
+    onProgress:
+      observer !== undefined
+        ? (_n, t) => {
+            observer.afterEvent(observed);
+            if (onProgress !== undefined && ++eventsSeen % PROGRESS_EVERY === 0) onProgress(t, eventsSeen);
+          }
+        : onProgress === undefined
+          ? undefined
+          : (n, t) => onProgress(t, n),
+    progressEvery: observer !== undefined ? 1 : PROGRESS_EVERY,
   });
+  observer?.afterEvent(observed);
   sampler.sample();
   const counters = kernel.stats.snapshot();
   const table = summaryTable(machine, counters, events);
@@ -240,7 +286,7 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
     seed,
     table,
     counters,
-    actors: engine.actorStats().filter((a) => a.name !== 'sampler'),
+    actors: engine.actorStats().filter((a) => a.name !== SAMPLER_NAME),
     expectations: checkExpectations(scenario.expect, table, counters, leaks),
     leaks,
     failures,
