@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pc from 'picocolors';
 import { describeTarget, type Figure, formatNumber, meetsTarget, setVerbose } from './harness.js';
 import { engineFigures } from './engine.bench.js';
+import { exploreFigures } from './explore.bench.js';
 import { gpuFigures } from './gpu.bench.js';
 import { hmmFigures } from './hmm.bench.js';
 import { migrateFigures } from './migrate.bench.js';
@@ -37,6 +38,7 @@ export const LAYERS: readonly (readonly Figure[])[] = [
   engineFigures,
   gpuFigures,
   sweepFigures,
+  exploreFigures,
   webFigures,
 ];
 

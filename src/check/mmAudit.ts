@@ -37,7 +37,8 @@ export interface AuditOptions {
 export function auditMm(kernel: Kernel, options: AuditOptions = {}): string[] {
   const mem = kernel.mem;
   const problems: string[] = [];
-  const limit = mem.pfnLimit;
+  // Frames past the highest ever handed out hold no state: nothing to recount there.
+  const limit = mem.usedPfnLimit;
   const refs = new Int32Array(limit);
   const mapcount = new Int32Array(limit);
   const entire = new Int32Array(limit);

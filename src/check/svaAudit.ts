@@ -11,6 +11,7 @@ import type { IommuCore } from '../iommu/core.js';
 import type { Device } from '../iommu/device.js';
 import { SvaDomain } from '../iommu/domain.js';
 import { TC_HUGE, TC_WRITE } from '../iommu/translationCache.js';
+import { buildRefGraph, refReport } from './refGraph.js';
 
 /** What the page table of `mm` maps at `vpn` right now: pfn * 2 + writable, or -1. */
 function currentMapping(mm: Mm, vpn: number): number {
@@ -154,34 +155,14 @@ export function watchFrameFrees(core: IommuCore): string[] {
 }
 
 /**
- * At shutdown (every process exited, the simulator idle): leaked address spaces, reference cycles
- * (an mm with users but no thread, R-SVA-106), bonds still attached, PASIDs still owned by an mm,
- * fault groups never answered.
+ * At shutdown (every process exited, the simulator idle): every object no live thread reaches (mm,
+ * address space, VMA, file, driver context, bond, domain, notifier, PASID) with one path of
+ * references that keeps it, every reference cycle among them as a cycle (R-SVA-106: the 2016
+ * file -> bond -> mm -> VMA -> file cycle when bonds hold mm_users), and fault groups never
+ * answered. See refGraph.ts.
  */
 export function auditShutdown(kernel: Kernel, core: IommuCore): string[] {
-  const problems: string[] = [];
-  const inUse = new Set<Mm>();
-  for (const task of kernel.tasks.values()) if (task.mm !== null) inUse.add(task.mm);
-  for (const mm of kernel.mms) {
-    if (inUse.has(mm)) continue;
-    if (mm.users > 0) {
-      problems.push(
-        `reference cycle: mm ${mm.id} has ${mm.users} user(s) but no live thread, and nothing will drop them`,
-      );
-    } else {
-      problems.push(`leaked mm ${mm.id}: contents gone but the object is held (mm_count ${mm.count})`);
-    }
-  }
-  for (const group of core.groups) {
-    for (const [pasid, handle] of group.pasidSlots) {
-      if (handle.domain.type === 'sva')
-        problems.push(`bond ${handle.id} (${handle.dev.name}, PASID ${pasid}) is still attached`);
-    }
-  }
-  for (const [pasid, owner] of core.pasids.ownedValues()) {
-    if (owner.kind === 'mm' || owner.kind === 'extra')
-      problems.push(`PASID ${pasid} is still owned by mm ${owner.mm.id}`);
-  }
+  const problems = [...refReport(buildRefGraph(kernel, core)).lines];
   for (const dev of core.devices) {
     const n = dev.iopf?.faults.size ?? 0;
     if (n > 0) problems.push(`${dev.name}: ${n} fault group(s) never answered`);

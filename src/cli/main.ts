@@ -9,6 +9,7 @@ import { reproduceCommand } from './reproduce.js';
 import { runCommand } from './run.js';
 import { examplesCommand, schemaCommand, validateCommand } from './scenarioCommands.js';
 import { registerServeCommand } from './serve.js';
+import { exploreWatched } from './explore.js';
 import { sweepCommand, sweepMergeCommand } from './sweep.js';
 
 function parseSeed(value: string): number {
@@ -150,6 +151,33 @@ oracle
   });
 
 registerServeCommand(program);
+
+program
+  .command('explore')
+  .description('run driver programs under many interleavings and report the first invariant broken')
+  .argument('<scenario>', 'an explore scenario file (examples/explore/*.yaml)')
+  .option('--strategy <name>', "random, pct or exhaustive (default: the scenario's, else pct)")
+  .option('--schedules <n>', "most schedules to run (default: the scenario's, else 2000)")
+  .option('--time <duration>', 'stop after this long (e.g. 30s)')
+  .option('--seed <n>', 'seed of the exploration')
+  .option('--depth <n>', 'PCT bug depth (default 3)')
+  .option('--replay <seed>', 'run only the schedule with this seed (printed with a violation)')
+  .option('--schedule <actors>', 'run only this schedule: actor names, comma-separated')
+  .option('--trace <file>', "where to write the failing schedule's trace (default NAME.failure.json)")
+  .option('--no-shrink', 'report the failing schedule as found')
+  .option('--json', 'print the result as JSON')
+  .option('--step-timeout <seconds>', 'a driver step running longer than this is a driver error', '5')
+  .action(async (scenario, options) => {
+    const seconds = Number(options.stepTimeout);
+    if (!(seconds > 0)) {
+      throw new InputError(
+        { file: '(command line)', field: '--step-timeout' },
+        'a number of seconds > 0',
+        options.stepTimeout,
+      );
+    }
+    process.exitCode = await exploreWatched(scenario, options, seconds * 1000);
+  });
 
 try {
   await program.parseAsync(process.argv);

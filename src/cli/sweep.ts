@@ -19,10 +19,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Piscina } from 'piscina';
 import { InputError, InputErrorList } from '../sim/errors.js';
@@ -44,6 +42,7 @@ import {
 } from '../workload/sweep/shard.js';
 import { hetmemVersion, jobHash } from './sweepHash.js';
 import { runSweepJob, type SweepTask } from './sweepWorker.js';
+import { piscinaExecArgv, workerModule } from './workerModule.js';
 
 export interface SweepOptions {
   /** Worker threads (default: available parallelism). */
@@ -133,22 +132,6 @@ export interface JobExecutor {
   close(): Promise<void>;
 }
 
-/** The worker module beside this one: `.ts` under tsx (a source checkout), `.js` when built. */
-function workerFile(): { url: string; source: boolean } {
-  const ext = extname(fileURLToPath(import.meta.url));
-  return { url: new URL(`./sweepWorker${ext}`, import.meta.url).href, source: ext === '.ts' };
-}
-
-/** The tsx loader's URL, so workers compile TypeScript when the parent did not use tsx itself. */
-function tsxLoaderUrl(): string {
-  try {
-    return import.meta.resolve('tsx');
-  } catch {
-    const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
-    return pathToFileURL(join(dirname(pkg), 'dist/loader.mjs')).href;
-  }
-}
-
 /**
  * `workers` threads of a piscina pool, or with one worker (and `inProcess` not false) this thread.
  * Under tsx, workers inherit the parent's `--import tsx`; a parent that compiled TypeScript another
@@ -166,14 +149,14 @@ export function createExecutor(workers: number, options: { inProcess?: boolean }
       async close() {},
     };
   }
-  const { url, source } = workerFile();
-  const inheritsTsx = process.execArgv.some((a) => a.includes('tsx'));
+  const { url, source } = workerModule(import.meta.url, 'sweepWorker');
+  const execArgv = piscinaExecArgv(source);
   const pool = new Piscina<SweepTask, SweepOutcome>({
     filename: url,
     minThreads: workers,
     maxThreads: workers,
     idleTimeout: 60_000,
-    ...(source && !inheritsTsx ? { execArgv: ['--import', tsxLoaderUrl()] } : {}),
+    ...(execArgv !== undefined ? { execArgv } : {}),
   });
   return {
     threads: workers,

@@ -7,6 +7,13 @@ export type PasidReusePolicy = 'smallestFree' | 'cyclic' | 'quarantine' | 'exhau
 /** What the mm-exit release callback does to PASID table entries (R-SVA-131). */
 export type ExitQuiesceMode = 'flavour' | 'notPresentSuppressed' | 'dummyRoot' | 'clearReporting';
 
+/**
+ * Which reference a bond keeps on its mm (sva.md 13, seed point (a)): `mm_count` keeps the object
+ * only (upstream since 2016, R-SVA-33, R-SVA-34); `mm_users` keeps the address space as the first
+ * VT-d SVM did (get_task_mm at bind, mmput at the last unbind).
+ */
+export type BondMmReference = 'mm_count' | 'mm_users';
+
 export interface SvaOptions {
   /** Size of the system-wide PASID space (default 2^20: PCIe PASIDs are 20 bits). */
   readonly pasidSpace?: number;
@@ -28,6 +35,13 @@ export interface SvaOptions {
   readonly pasidWithoutIommu?: boolean;
   /** [OPT:legacyMmExit]: drivers may register a deferred exit notification (default false). */
   readonly legacyMmExit?: boolean;
+  /**
+   * What a bond keeps of its mm (default `mm_count`, upstream). `mm_users` is the 2015 VT-d SVM
+   * design the 2016 exit discussion removed: with the device file mapped into the process (the
+   * VMA holds the open file) and unbind only at file release, file -> bond -> mm users -> VMA ->
+   * file is a reference cycle and exit never tears the address space down (R-SVA-34, R-SVA-106).
+   */
+  readonly bondHoldsMm?: BondMmReference;
   /** Report DMA or page requests on a PASID after its unbind as driver bugs (default true). */
   readonly strictUnbind?: boolean;
   /** Invalidate kernel ranges on every SVA mm (R-SVA-99; default true, as recent upstream). */
@@ -47,6 +61,10 @@ export function resolveSvaOptions(o: SvaOptions): ResolvedSvaOptions {
   if (!Number.isInteger(quarantineNs) || quarantineNs < 0) {
     throw new RangeError(`pasidQuarantineNs must be a whole number of ns >= 0, got ${quarantineNs}`);
   }
+  const bondHoldsMm = o.bondHoldsMm ?? 'mm_count';
+  if (bondHoldsMm !== 'mm_count' && bondHoldsMm !== 'mm_users') {
+    throw new RangeError(`bondHoldsMm must be mm_count or mm_users, got ${String(bondHoldsMm)}`);
+  }
   return {
     pasidSpace: space,
     pasidReuse: o.pasidReuse ?? 'smallestFree',
@@ -58,6 +76,7 @@ export function resolveSvaOptions(o: SvaOptions): ResolvedSvaOptions {
     multiPasidPerMm: o.multiPasidPerMm ?? false,
     pasidWithoutIommu: o.pasidWithoutIommu ?? false,
     legacyMmExit: o.legacyMmExit ?? false,
+    bondHoldsMm,
     strictUnbind: o.strictUnbind ?? true,
     kvaInvalidation: o.kvaInvalidation ?? true,
     maxLogEntries: o.maxLogEntries ?? 10_000,

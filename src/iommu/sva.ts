@@ -3,7 +3,8 @@
 // single PASID, SVA domains built by the IOMMU drivers (each with an mmu notifier for release and
 // secondary-TLB invalidation, holding mm_count but never mm_users, R-SVA-33, R-SVA-34), the
 // global (non-mm) PASIDs, the kernel-range invalidation over every SVA mm, and the seed
-// discussions' options (sva.md section 13).
+// discussions' options (sva.md section 13), among them `bondHoldsMm: mm_users`, the pre-2016 bond
+// that kept its mm's users.
 
 import type { Mm } from '../mm/mm.js';
 import {
@@ -189,6 +190,8 @@ function newBond(
   const rc = attachSomeDomain(dev, data, handle);
   if (rc < 0) return rc;
   handle.users = 1;
+  // [OPT:bondHoldsMm] mm_users: the 2015 VT-d SVM bond kept the address space (get_task_mm).
+  if (core.options.bondHoldsMm === 'mm_users') data.mm.mmget();
   if (core.options.drvdataLookup) handle.drvdata = drvdata;
   for (const d of dev.group!.devices) {
     core.noteBound(d, pasid);
@@ -236,6 +239,8 @@ export function iommuSvaUnbindDevice(bond: IommuSva): void {
     core.pasids.free(bond.pasid);
     core.stats.add(core.ctr.pasidFrees);
   }
+  // [OPT:bondHoldsMm] mm_users: the last one may run the exit teardown only now (R-SVA-106).
+  if (core.options.bondHoldsMm === 'mm_users') domain.mm.mmput();
 }
 
 /** iommu_sva_get_pasid: the PASID the driver programs into the device (R-SVA-36). */

@@ -15,6 +15,11 @@ const CHUNK_SHIFT = 6;
 const CHUNK_FRAMES = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK_FRAMES - 1;
 
+/** Recycled per-section arrays (see PhysMem.recycle). */
+const tokenPool: Uint32Array[] = [];
+const flagPool: Uint8Array[] = [];
+const POOL_MAX = 16;
+
 export class FrameContent {
   readonly mode: ContentMode;
   /** Per section: a content token per frame (tokens mode), or whether a frame holds data (bytes). */
@@ -28,8 +33,20 @@ export class FrameContent {
   /** Sets up per-frame state for a newly claimed section. */
   addSection(index: number): void {
     while (this.perSection.length <= index) this.perSection.push(undefined);
+    const pool = this.mode === 'tokens' ? tokenPool : flagPool;
     this.perSection[index] =
-      this.mode === 'tokens' ? new Uint32Array(1 << SECTION_SHIFT) : new Uint8Array(1 << SECTION_SHIFT);
+      pool.pop() ??
+      (this.mode === 'tokens' ? new Uint32Array(1 << SECTION_SHIFT) : new Uint8Array(1 << SECTION_SHIFT));
+  }
+
+  /** Gives section `index`'s per-frame array back (cleared up to `used`) for another machine. */
+  recycleSection(index: number, used: number): void {
+    const a = this.perSection[index];
+    if (a === undefined) return;
+    a.fill(0, 0, used);
+    this.perSection[index] = undefined;
+    const pool = a instanceof Uint32Array ? tokenPool : flagPool;
+    if (pool.length < POOL_MAX) (pool as (Uint32Array | Uint8Array)[]).push(a);
   }
 
   /** Makes the frame read as all zeros. */

@@ -66,8 +66,26 @@ class FrameSection {
   /** A driver's per-page word (zone_device_data), allocated for sections that use it. */
   zoneDeviceData: Float64Array | null = null;
 
-  constructor(readonly zoneId: number) {}
+  constructor(public zoneId: number) {}
+
+  /** Zeroes frames [0, used) (frames past `used` were never touched) for reuse. */
+  clear(used: number): void {
+    this.refcount.fill(0, 0, used);
+    this.mapcount.fill(0, 0, used);
+    this.flags.fill(0, 0, used);
+    this.mapping.fill(0, 0, used);
+    this.index.fill(0, 0, used);
+    this.entireMapcount.fill(0, 0, Math.ceil(used / HPAGE_PMD_NR));
+    this.zoneDeviceData = null;
+  }
 }
+
+/**
+ * Sections of machines that were recycled (`PhysMem.recycle`), cleared and ready for the next one:
+ * a checker that builds thousands of small machines would otherwise allocate ~1 MB each.
+ */
+const sectionPool: FrameSection[] = [];
+const SECTION_POOL_MAX = 16;
 
 export class Zone {
   readonly sections: number[] = [];
@@ -467,6 +485,13 @@ export class PhysMem {
     return this.sections.length * SECTION_FRAMES;
   }
 
+  /** Above every pfn ever handed out (frames past it have never been used): checkers scan below it. */
+  get usedPfnLimit(): number {
+    let limit = 1;
+    for (const z of this.zones) if (z.bumpPfn > limit) limit = z.bumpPfn;
+    return limit;
+  }
+
   /** Whether `pfn` lies in a claimed section (so its metadata exists). */
   isValidPfn(pfn: number): boolean {
     return Number.isInteger(pfn) && pfn > 0 && pfn < this.pfnLimit;
@@ -540,9 +565,29 @@ export class PhysMem {
     return start;
   }
 
+  /**
+   * Gives this machine's frame metadata back for the next PhysMem to reuse. The machine must not be
+   * used afterwards (checkers that build a machine per run call it when a run is over).
+   */
+  recycle(): void {
+    for (let i = 0; i < this.sections.length; i++) {
+      if (sectionPool.length >= SECTION_POOL_MAX) break;
+      const base = i * SECTION_FRAMES;
+      const zone = this.zones[this.sections[i].zoneId];
+      const newest = zone.sections[zone.sections.length - 1] === base;
+      const used = newest ? zone.bumpPfn - base : SECTION_FRAMES;
+      this.sections[i].clear(Math.max(0, Math.min(SECTION_FRAMES, used)));
+      sectionPool.push(this.sections[i]);
+      this.content.recycleSection(i, Math.max(0, Math.min(SECTION_FRAMES, used)));
+    }
+    this.sections.length = 0;
+  }
+
   private claimSection(zone: Zone): void {
     const index = this.sections.length;
-    this.sections.push(new FrameSection(zone.id));
+    const reused = sectionPool.pop();
+    if (reused !== undefined) reused.zoneId = zone.id;
+    this.sections.push(reused ?? new FrameSection(zone.id));
     this.content.addSection(index);
     const base = index * SECTION_FRAMES;
     zone.sections.push(base);

@@ -35,6 +35,8 @@ export class AccelContext {
     readonly mm: Mm,
     readonly bond: IommuSva,
     readonly pasid: number,
+    /** The context keeps an mm user until release (the `holdMmUsers` bug); else `mm` is uncounted. */
+    readonly holdsMmUsers = false,
   ) {}
 }
 
@@ -66,7 +68,7 @@ export class AccelDriver {
     if (typeof bond === 'number') return bond;
     const pasid = iommuSvaGetPasid(bond);
     if (this.options.holdMmUsers) mm.mmget();
-    const ctx = new AccelContext(this.nextContextId++, mm, bond, pasid);
+    const ctx = new AccelContext(this.nextContextId++, mm, bond, pasid, this.options.holdMmUsers);
     const list = this.byPasid.get(pasid) ?? [];
     list.push(ctx);
     this.byPasid.set(pasid, list);
@@ -118,7 +120,7 @@ export class AccelDriver {
       this.drainErrors(ctx.pasid);
       iommuSvaUnbindDevice(ctx.bond);
     }
-    if (this.options.holdMmUsers) ctx.mm.mmput();
+    if (ctx.holdsMmUsers) ctx.mm.mmput();
   }
 
   private drainErrors(pasid: number): void {

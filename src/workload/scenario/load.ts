@@ -28,7 +28,7 @@ type Path = readonly (string | number)[];
 const GRANULARITY_BYTES = { '4KiB': 4096, '64KiB': 65536, '2MiB': 2097152 } as const;
 
 /** Positions of the parsed document, for messages. */
-class Locator {
+export class Locator {
   constructor(
     readonly file: string,
     private readonly doc: Document | null,
@@ -114,7 +114,7 @@ export function loadScenario(text: string, file: string, readFile: FileReader = 
 }
 
 /** The YAML (or JSON) document; syntax errors become InputErrors with the parser's position. */
-function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter } {
+export function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -422,17 +422,34 @@ function normalize(s: ScenarioParsed, loc: Locator, readFile: FileReader, raw: u
       const op = o as { op: string } & Record<string, unknown>;
       const at = [...path, i];
       switch (op.op) {
-        case 'mmap':
+        case 'mmap': {
           st.regions.add(op.name as string);
+          const fd = op.fd as string | undefined;
+          if (fd !== undefined) {
+            if (!st.fds.has(fd))
+              problems.push(
+                loc.error(
+                  [...at, 'fd'],
+                  `a descriptor opened earlier (${[...st.fds.keys()].join(', ') || 'none yet'})`,
+                  JSON.stringify(fd),
+                ),
+              );
+            // A device portal has no pages to populate and no huge pages.
+            for (const key of ['hugepage', 'populate'] as const)
+              if (op[key] === true)
+                problems.push(loc.error([...at, key], 'false (not with fd: a device mapping)', 'true'));
+          }
           return {
             op: 'mmap',
             name: op.name as string,
             sizeBytes: sizeAt([...at, 'size'], op.size as string),
             prot: op.prot as 'rw',
-            shared: op.shared as boolean,
+            shared: fd !== undefined || (op.shared as boolean),
             hugepage: op.hugepage as boolean,
             populate: op.populate as boolean,
+            ...(fd === undefined ? {} : { fd }),
           };
+        }
         case 'munmap':
         case 'mprotect':
         case 'madvise':

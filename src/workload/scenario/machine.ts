@@ -47,6 +47,7 @@ export function buildMachine(s: Scenario, seed: number, trace: boolean): Machine
         exitQuiesceMode: m.sva.exitQuiesceMode,
         dummyRootReports: m.sva.dummyRootReports,
         strictUnbind: m.sva.strictUnbind,
+        bondHoldsMm: m.sva.bondHoldsMm,
       })
     : null;
   const iommus = new Map<string, Iommu>();

@@ -23,6 +23,8 @@ export type Op =
       readonly shared: boolean;
       readonly hugepage: boolean;
       readonly populate: boolean;
+      /** Map this descriptor's file (shared) instead of anonymous memory. */
+      readonly fd?: string;
     }
   | ({ readonly op: 'munmap'; readonly region: string } & RegionPart)
   | ({ readonly op: 'mprotect'; readonly region: string; readonly prot: 'rw' | 'r' | 'none' } & RegionPart)
@@ -146,6 +148,7 @@ export interface MachineSpec {
     readonly exitQuiesceMode?: 'flavour' | 'notPresentSuppressed' | 'dummyRoot' | 'clearReporting';
     readonly dummyRootReports?: boolean;
     readonly strictUnbind?: boolean;
+    readonly bondHoldsMm?: 'mm_count' | 'mm_users';
   };
   readonly devices: readonly DeviceSpec[];
 }

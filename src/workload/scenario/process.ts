@@ -132,9 +132,13 @@ export class ProcessActor implements Actor {
     const costs = this.ctx.machine.kernel.costs;
     switch (op.op) {
       case 'mmap': {
+        const fd = op.fd === undefined ? -1 : (this.fds.get(op.fd) ?? null);
+        if (fd === null) return this.fail(`mmap ${op.name}`, `descriptor ${op.fd} is not open`);
         const flags =
-          (op.shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | (op.populate ? MAP_POPULATE : 0);
-        const addr = task.mmap(0, op.sizeBytes, PROTS[op.prot], flags);
+          fd >= 0
+            ? MAP_SHARED
+            : (op.shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | (op.populate ? MAP_POPULATE : 0);
+        const addr = task.mmap(0, op.sizeBytes, PROTS[op.prot], flags, fd);
         if (addr < 0) return this.fail(`mmap ${op.name}`, errnoName(-addr));
         if (op.hugepage) task.madvise(addr, op.sizeBytes, MADV_HUGEPAGE);
         this.regions.set(op.name, { addr, sizeBytes: op.sizeBytes });

@@ -49,8 +49,14 @@ const ops = {
       shared: z.boolean().default(false),
       hugepage: z.boolean().default(false),
       populate: z.boolean().default(false),
+      fd: name
+        .optional()
+        .describe(
+          "map this open descriptor's file instead of anonymous memory (an accelerator's portal): " +
+            'always shared; the VMA holds the open file, so it stays open after close until unmapped',
+        ),
     })
-    .describe('mmap(2) of anonymous memory as a named region (private unless `shared`)'),
+    .describe('mmap(2) as a named region: anonymous memory (private unless `shared`), or the file of `fd`'),
   munmap: z
     .strictObject({ op: z.literal('munmap'), region: name, ...part })
     .describe('munmap(2) of a region, or of `offset`/`size` inside it'),
@@ -282,6 +288,15 @@ const svaSchema = z.strictObject({
   exitQuiesceMode: z.enum(['flavour', 'notPresentSuppressed', 'dummyRoot', 'clearReporting']).optional(),
   dummyRootReports: z.boolean().optional(),
   strictUnbind: z.boolean().optional(),
+  bondHoldsMm: z
+    .enum(['mm_count', 'mm_users'])
+    .optional()
+    .describe(
+      'what an SVA bond keeps of its mm: mm_count, the object only (default, upstream since 2016), or ' +
+        'mm_users, the address space, as the first VT-d SVM did: a process that maps the device file ' +
+        'and exits without unbinding is then held by a reference cycle (file, bond, mm, VMA, file), ' +
+        'the reason the 2016 exit discussion moved bonds to mm_count',
+    ),
 });
 
 const machineSchema = z.strictObject({

@@ -1,0 +1,48 @@
+// The checks run after every explored step, from outside the model: what a device can reach
+// through its mirror must be what the CPU's page table maps, once no invalidation is in progress,
+// and never a freed frame. (The protocol checks — lock held, read_retry under the lock — are made by
+// the mirror device's primitives as they run; reference counts by auditMm at the end.)
+
+import { PG_ALLOCATED } from '../../mm/physmem.js';
+import { PTE_DEVICE_EXCLUSIVE, PTE_KIND_MASK, PTE_PRESENT, PTE_WRITE } from '../../mm/pte.js';
+import { MmuNotifierSubscriptions } from '../../notifier/subscriptions.js';
+import { MIRROR_WRITE } from './mirrorDevice.js';
+import { Violation } from './violation.js';
+import type { World } from './world.js';
+
+/** Throws a Violation when a device's mirror disagrees with memory. */
+export function checkMirrors(world: World): void {
+  const mem = world.kernel.mem;
+  const mm = world.mm;
+  const subs = MmuNotifierSubscriptions.of(mm);
+  const settled = mm.invalidateDepth === 0 && (subs === null || subs.activeInvalidateRanges === 0);
+  for (const dev of world.devices) {
+    if (dev.dead) continue;
+    for (const [vpn, pfn, attr] of dev.mirror.entries()) {
+      if ((mem.pageFlags(pfn) & PG_ALLOCATED) === 0) {
+        throw new Violation(
+          'freed-frame',
+          `${dev.name} can reach frame ${pfn} through its mirror at page ${vpn - world.startVpn}, but the frame was freed`,
+        );
+      }
+      if (!settled) continue;
+      const table = mm.pt.pteTable(vpn);
+      const flags = table === null ? 0 : table.e[2 * (vpn & 511)];
+      const mapped = table === null ? 0 : table.e[2 * (vpn & 511) + 1];
+      const kind = flags & PTE_KIND_MASK;
+      const reaches = (kind === PTE_PRESENT || kind === PTE_DEVICE_EXCLUSIVE) && mapped === pfn;
+      if (!reaches) {
+        throw new Violation(
+          'stale-mirror',
+          `${dev.name}'s mirror maps page ${vpn - world.startVpn} to frame ${pfn} after the invalidation covering it completed; the CPU's page table ${kind === PTE_PRESENT ? `maps frame ${mapped}` : 'maps nothing there'}`,
+        );
+      }
+      if (attr & MIRROR_WRITE && kind === PTE_PRESENT && !(flags & PTE_WRITE)) {
+        throw new Violation(
+          'stale-permission',
+          `${dev.name}'s mirror lets the device write page ${vpn - world.startVpn}, which the CPU may no longer write`,
+        );
+      }
+    }
+  }
+}

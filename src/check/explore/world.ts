@@ -1,0 +1,197 @@
+// The machine one explored schedule runs on: a small kernel, one process with one anonymous
+// region the CPU has written, mirror devices over the region, and the actors (driver programs and
+// CPU threads). Built afresh for every schedule, so schedules never share state.
+
+import { Kernel } from '../../mm/kernel.js';
+import { doMadvise } from '../../mm/madvise.js';
+import { cpuAccessPage } from '../../mm/cpuAccess.js';
+import {
+  MADV_DONTNEED,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../mm/constants.js';
+import { doMmap } from '../../mm/mmap.js';
+import type { Mm } from '../../mm/mm.js';
+import { doMprotect } from '../../mm/mprotect.js';
+import { doMunmap } from '../../mm/munmap.js';
+import type { Task } from '../../mm/task.js';
+import { IommuCore } from '../../iommu/core.js';
+import { AccelPort } from './accelPort.js';
+import { MirrorDevice, standardInvalidate, type InvalidateCallback } from './mirrorDevice.js';
+import { type Program, step } from './program.js';
+
+/** A CPU thread's operation on the region (pages are indices into it). */
+export type CpuOp =
+  | { readonly op: 'munmap'; readonly first: number; readonly pages: number }
+  | {
+      readonly op: 'mprotect';
+      readonly first: number;
+      readonly pages: number;
+      readonly prot: 'r' | 'rw' | 'none';
+    }
+  | { readonly op: 'dontneed'; readonly first: number; readonly pages: number }
+  | { readonly op: 'touch'; readonly page: number; readonly write: boolean };
+
+/** Everything a driver program may use. */
+export interface DriverEnv {
+  readonly dev: MirrorDevice;
+  readonly mm: Mm;
+  /** The region's first vpn and its size in pages. */
+  readonly startVpn: number;
+  readonly pages: number;
+}
+
+/** A driver program: a generator function over the driver's environment. */
+export type DriverProgram = (env: DriverEnv) => Program;
+
+/** What an accelerator driver program may use: the port, and the process it works for. */
+export interface AccelEnv {
+  readonly port: AccelPort;
+  readonly process: string;
+  readonly task: Task;
+  readonly mm: Mm;
+  readonly startVpn: number;
+  readonly pages: number;
+}
+
+/** An accelerator driver program. */
+export type AccelProgram = (env: AccelEnv) => Program;
+
+export interface ActorSpec {
+  readonly name: string;
+  /** A driver program on `device`, or a CPU thread's operations. */
+  readonly driver?: DriverProgram;
+  readonly device?: string;
+  readonly cpu?: readonly CpuOp[];
+  /** An accelerator driver program on accelerator `accel`, working for `process`. */
+  readonly accelDriver?: AccelProgram;
+  readonly accel?: string;
+  readonly process?: string;
+}
+
+export interface DeviceSpec {
+  readonly name: string;
+  readonly invalidate?: InvalidateCallback;
+}
+
+export interface WorldSpec {
+  readonly pages: number;
+  readonly devices: readonly DeviceSpec[];
+  readonly actors: readonly ActorSpec[];
+  /** PASID accelerators behind one IOMMU (each device is an actor that runs queued work). */
+  readonly accels?: readonly string[];
+  /** More processes, each with its own written region of `pages` (the first is the mirrored one). */
+  readonly processes?: readonly string[];
+}
+
+export interface Actor {
+  readonly name: string;
+  readonly program: Program;
+  /** The device whose `current` must name this actor while it runs (drivers), or null. */
+  readonly device: MirrorDevice | null;
+  /** A device's own engine: waiting with nothing to do at the end is no deadlock. */
+  readonly daemon?: boolean;
+}
+
+export interface World {
+  readonly kernel: Kernel;
+  readonly task: Task;
+  readonly mm: Mm;
+  readonly startVpn: number;
+  readonly pages: number;
+  readonly devices: readonly MirrorDevice[];
+  readonly ports: readonly AccelPort[];
+  readonly actors: readonly Actor[];
+}
+
+const PROTS = { r: PROT_READ, rw: PROT_READ | PROT_WRITE, none: 0 } as const;
+
+export function buildWorld(spec: WorldSpec): World {
+  const kernel = new Kernel({ ramBytes: 16 * 1024 * 1024, contentMode: 'tokens', faultAroundPages: 1 });
+  const task = kernel.spawn();
+  const mm = task.mm!;
+  const startVpn = writtenRegion(mm, spec.pages);
+  const devices = spec.devices.map(
+    (d) => new MirrorDevice(d.name, mm, startVpn, startVpn + spec.pages, d.invalidate ?? standardInvalidate),
+  );
+  const processes = new Map<string, { task: Task; mm: Mm; startVpn: number }>();
+  processes.set(spec.processes?.[0] ?? 'app', { task, mm, startVpn });
+  for (const name of (spec.processes ?? []).slice(1)) {
+    const t = kernel.spawn();
+    processes.set(name, { task: t, mm: t.mm!, startVpn: writtenRegion(t.mm!, spec.pages) });
+  }
+  const ports: AccelPort[] = [];
+  if ((spec.accels ?? []).length > 0) {
+    const iommu = new IommuCore(kernel).addIommu({ name: 'iommu0', flavour: 'vtd' });
+    for (const name of spec.accels!) ports.push(new AccelPort(name, iommu.addDevice({ name })));
+  }
+  const actors: Actor[] = spec.actors.map((a) => {
+    if (a.cpu !== undefined)
+      return { name: a.name, program: cpuThread(kernel, mm, startVpn, a.name, a.cpu), device: null };
+    if (a.accelDriver !== undefined) {
+      const port = ports.find((p) => p.name === a.accel);
+      const proc = processes.get(a.process ?? '');
+      if (port === undefined || proc === undefined)
+        throw new Error(`actor ${a.name}: no accelerator ${a.accel} or process ${a.process}`);
+      const env = {
+        port,
+        process: a.process!,
+        task: proc.task,
+        mm: proc.mm,
+        startVpn: proc.startVpn,
+        pages: spec.pages,
+      };
+      return { name: a.name, program: a.accelDriver(env), device: null };
+    }
+    const dev = devices.find((d) => d.name === a.device);
+    if (dev === undefined || a.driver === undefined)
+      throw new Error(`actor ${a.name}: no driver or no device ${a.device}`);
+    return { name: a.name, program: a.driver({ dev, mm, startVpn, pages: spec.pages }), device: dev };
+  });
+  for (const port of ports)
+    actors.push({ name: `${port.name}/engine`, program: port.device(), device: null, daemon: true });
+  return { kernel, task, mm, startVpn, pages: spec.pages, devices, ports, actors };
+}
+
+/** Maps `pages` of anonymous memory in `mm` and writes every page; returns the first vpn. */
+function writtenRegion(mm: Mm, pages: number): number {
+  const addr = doMmap(mm, 0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (addr < 0) throw new Error(`mmap of ${pages} pages failed (${addr})`);
+  const startVpn = addr / PAGE_SIZE;
+  for (let i = 0; i < pages; i++) cpuAccessPage(mm, startVpn + i, true);
+  return startVpn;
+}
+
+/** A CPU thread: each operation is one step; invalidation ends stay open until the kernel runs them. */
+function* cpuThread(kernel: Kernel, mm: Mm, startVpn: number, name: string, ops: readonly CpuOp[]): Program {
+  for (const op of ops) {
+    // Any of them may call the notifiers (a write fault breaking COW, say).
+    yield step(`${name}: ${describeCpuOp(op)}`, { invalidates: true });
+    kernel.withWindow(name, () => {
+      switch (op.op) {
+        case 'munmap':
+          return doMunmap(mm, (startVpn + op.first) * PAGE_SIZE, op.pages * PAGE_SIZE);
+        case 'mprotect':
+          return doMprotect(mm, (startVpn + op.first) * PAGE_SIZE, op.pages * PAGE_SIZE, PROTS[op.prot]);
+        case 'dontneed':
+          return doMadvise(mm, (startVpn + op.first) * PAGE_SIZE, op.pages * PAGE_SIZE, MADV_DONTNEED);
+        case 'touch':
+          return cpuAccessPage(mm, startVpn + op.page, op.write);
+      }
+    });
+  }
+}
+
+export function describeCpuOp(op: CpuOp): string {
+  switch (op.op) {
+    case 'touch':
+      return `${op.write ? 'write' : 'read'} page ${op.page}`;
+    case 'mprotect':
+      return `mprotect(${op.prot}) pages ${op.first}..${op.first + op.pages - 1}`;
+    default:
+      return `${op.op} pages ${op.first}..${op.first + op.pages - 1}`;
+  }
+}
