@@ -6,6 +6,7 @@
 import { PG_ALLOCATED } from '../../mm/physmem.js';
 import { PTE_DEVICE_EXCLUSIVE, PTE_KIND_MASK, PTE_PRESENT, PTE_WRITE } from '../../mm/pte.js';
 import { MmuNotifierSubscriptions } from '../../notifier/subscriptions.js';
+import { DPT_ATTR_WRITE } from '../../devices/dmirror/uapi.js';
 import { MIRROR_WRITE } from './mirrorDevice.js';
 import { Violation } from './violation.js';
 import type { World } from './world.js';
@@ -16,13 +17,18 @@ export function checkMirrors(world: World): void {
   const mm = world.mm;
   const subs = MmuNotifierSubscriptions.of(mm);
   const settled = mm.invalidateDepth === 0 && (subs === null || subs.activeInvalidateRanges === 0);
-  for (const dev of world.devices) {
-    if (dev.dead) continue;
-    for (const [vpn, pfn, attr] of dev.mirror.entries()) {
+  const tables = [
+    ...world.devices
+      .filter((d) => !d.dead)
+      .map((d) => ({ name: d.name, table: d.mirror, write: MIRROR_WRITE })),
+    ...[...world.dmirrors].map(([name, m]) => ({ name, table: m.pt, write: DPT_ATTR_WRITE })),
+  ];
+  for (const { name, table: mirror, write } of tables) {
+    for (const [vpn, pfn, attr] of mirror.entries()) {
       if ((mem.pageFlags(pfn) & PG_ALLOCATED) === 0) {
         throw new Violation(
           'freed-frame',
-          `${dev.name} can reach frame ${pfn} through its mirror at page ${vpn - world.startVpn}, but the frame was freed`,
+          `${name} can reach frame ${pfn} through its mirror at page ${vpn - world.startVpn}, but the frame was freed`,
         );
       }
       if (!settled) continue;
@@ -34,13 +40,13 @@ export function checkMirrors(world: World): void {
       if (!reaches) {
         throw new Violation(
           'stale-mirror',
-          `${dev.name}'s mirror maps page ${vpn - world.startVpn} to frame ${pfn} after the invalidation covering it completed; the CPU's page table ${kind === PTE_PRESENT ? `maps frame ${mapped}` : 'maps nothing there'}`,
+          `${name}'s mirror maps page ${vpn - world.startVpn} to frame ${pfn} after the invalidation covering it completed; the CPU's page table ${kind === PTE_PRESENT ? `maps frame ${mapped}` : 'maps nothing there'}`,
         );
       }
-      if (attr & MIRROR_WRITE && kind === PTE_PRESENT && !(flags & PTE_WRITE)) {
+      if ((attr & write) === write && kind === PTE_PRESENT && !(flags & PTE_WRITE)) {
         throw new Violation(
           'stale-permission',
-          `${dev.name}'s mirror lets the device write page ${vpn - world.startVpn}, which the CPU may no longer write`,
+          `${name}'s mirror lets the device write page ${vpn - world.startVpn}, which the CPU may no longer write`,
         );
       }
     }

@@ -47,7 +47,13 @@ const mirrorActor = z.strictObject({
   write: z.boolean().optional(),
   waitForReferences: z.boolean().optional(),
 });
-const actor = z.union([cpuActor, accelActor, mirrorActor]);
+/** The real dmirror device's fault path (src/devices/dmirror), on one of the scenario's mirrors. */
+const dmirrorActor = z.strictObject({
+  name,
+  dmirror: name,
+  fault: z.strictObject({ first: page.default(0), pages: count, write: z.boolean().default(false) }),
+});
+const actor = z.union([cpuActor, accelActor, dmirrorActor, mirrorActor]);
 
 /**
  * The branch an actor object is meant for, by its keys: zod reports a failed union as "Invalid
@@ -56,6 +62,7 @@ const actor = z.union([cpuActor, accelActor, mirrorActor]);
 function actorBranch(raw: unknown) {
   if (typeof raw !== 'object' || raw === null) return null;
   if ('cpu' in raw) return cpuActor;
+  if ('dmirror' in raw) return dmirrorActor;
   if ('accel' in raw || 'process' in raw) return accelActor;
   return mirrorActor;
 }
@@ -69,6 +76,8 @@ const scenarioSchema = z.strictObject({
     .default([]),
   /** PASID accelerators behind one IOMMU. */
   accels: z.array(name).default([]),
+  /** Mirrors opened on the real dmirror device by the (first) process. */
+  dmirrors: z.array(name).default([]),
   /** Processes, each with its own written region of `pages` (default: one, `app`). */
   processes: z.array(name).min(1).optional(),
   actors: z.array(actor).min(1).max(200),
@@ -158,6 +167,27 @@ export async function loadExploreScenario(
       );
     }
     seen.add(a.name);
+    if ('dmirror' in a) {
+      if (!s.dmirrors.includes(a.dmirror)) {
+        problems.push(
+          at(
+            ['actors', i, 'dmirror'],
+            `one of the dmirrors (${s.dmirrors.join(', ') || 'none declared'})`,
+            a.dmirror,
+          ),
+        );
+      }
+      if (a.fault.first + a.fault.pages > s.pages) {
+        problems.push(
+          at(
+            ['actors', i, 'fault'],
+            `pages inside the region (0..${s.pages - 1})`,
+            `page ${a.fault.first + a.fault.pages - 1}`,
+          ),
+        );
+      }
+      return;
+    }
     if ('accel' in a) {
       if (!s.accels.includes(a.accel))
         problems.push(
@@ -198,6 +228,10 @@ export async function loadExploreScenario(
       actors.push({ name: a.name, cpu: a.cpu as CpuOp[] });
       continue;
     }
+    if ('dmirror' in a) {
+      actors.push({ name: a.name, dmirror: a.dmirror, fault: a.fault });
+      continue;
+    }
     if ('accel' in a) {
       const accelDriver = a.driver === 'accel-job' ? accelJob({ drain: a.drain, exit: a.exit }) : accelOpen();
       actors.push({ name: a.name, accel: a.accel, process: a.process, accelDriver });
@@ -235,6 +269,7 @@ export async function loadExploreScenario(
     spec: {
       pages: s.pages,
       accels: s.accels,
+      dmirrors: s.dmirrors,
       processes: s.processes,
       devices: s.devices.map((d) => ({
         name: d.name,

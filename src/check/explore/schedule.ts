@@ -3,7 +3,9 @@
 // (the ends of invalidations, held open by the system call that started them) is an actor too, so
 // drivers can be overtaken inside an invalidation window.
 
+import type { IommuCore } from '../../iommu/core.js';
 import { auditMm } from '../mmAudit.js';
+import { auditSva, watchFrameFrees } from '../svaAudit.js';
 import { checkMirrors } from './invariants.js';
 import type { Step } from './program.js';
 import { Violation } from './violation.js';
@@ -64,6 +66,8 @@ export function runSchedule(
   };
   // The actor whose code is running (named when it throws before its first step).
   let running = -1;
+  // R-SVA-93 as frames are freed: no IOTLB or ATC may still translate to them.
+  const freedWhileCached = world.core === null ? null : watchFrameFrees(world.core);
   try {
     // Each program runs to its first yield (code before it is set-up, not a step).
     for (let i = 0; i < world.actors.length; i++) {
@@ -85,12 +89,12 @@ export function runSchedule(
         const stuck = waiting.filter((w) => w !== null);
         if (stuck.length > 0) {
           // Waiting on a lock whose holder has finished is a leaked lock, not a deadlock.
-          for (const dev of world.devices) {
-            const holder = names.indexOf(dev.lock.holder ?? '');
+          for (const lock of world.locks) {
+            const holder = names.indexOf(lock.holder ?? '');
             if (holder >= 0 && holder < states.length && states[holder].pending === null) {
               throw new Violation(
                 'lock',
-                `${dev.lock.holder} finished holding ${dev.lock.name} (lock held when returning to user space); ${stuck.join('; ')} waits for it`,
+                `${lock.holder} finished holding ${lock.name} (lock held when returning to user space); ${stuck.join('; ')} waits for it`,
               );
             }
           }
@@ -114,10 +118,11 @@ export function runSchedule(
         s.pending = advance(world, i, s);
       }
       checkMirrors(world);
+      if (world.core !== null) checkSva(world.core, freedWhileCached!);
     }
-    for (const dev of world.devices) {
-      if (dev.lock.holder !== null)
-        throw new Violation('lock', `${dev.lock.name} is still held by ${dev.lock.holder} at the end`);
+    for (const lock of world.locks) {
+      if (lock.holder !== null)
+        throw new Violation('lock', `${lock.name} is still held by ${lock.holder} at the end`);
     }
     const audit = auditMm(world.kernel);
     if (audit.length > 0) throw new Violation('audit', audit.slice(0, 3).join('; '));
@@ -134,6 +139,12 @@ export function runSchedule(
     // The machine is not used after its schedule: its frame metadata serves the next one.
     world.kernel.mem.recycle();
   }
+}
+
+/** The [INV] rules of the SVA spec (R-SVA-19, 24, 44, 93): caches and PASID ownership. */
+function checkSva(core: IommuCore, freedWhileCached: readonly string[]): void {
+  const problems = [...freedWhileCached, ...auditSva(core)];
+  if (problems.length > 0) throw new Violation('audit', problems.slice(0, 3).join('; '));
 }
 
 /** The actor with the most steps is the one looping: name it and the step it keeps taking. */
@@ -174,7 +185,7 @@ function isEnabled(world: World, i: number, step: Step | null): boolean {
     // The step may call every device's invalidate callback, which takes that device's lock: it
     // starts only when no other actor holds one (the kernel would sleep in the callback).
     const me = world.actors[i].name;
-    for (const d of world.devices) if (d.lock.holder !== null && d.lock.holder !== me) return false;
+    for (const lock of world.locks) if (lock.holder !== null && lock.holder !== me) return false;
   }
   return true;
 }

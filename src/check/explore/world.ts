@@ -18,7 +18,10 @@ import type { Mm } from '../../mm/mm.js';
 import { doMprotect } from '../../mm/mprotect.js';
 import { doMunmap } from '../../mm/munmap.js';
 import type { Task } from '../../mm/task.js';
+import { DmirrorDevice, DmirrorDriver } from '../../devices/dmirror/device.js';
+import type { Dmirror } from '../../devices/dmirror/dmirror.js';
 import { IommuCore } from '../../iommu/core.js';
+import type { DriverLock } from '../../sim/steps.js';
 import { AccelPort } from './accelPort.js';
 import { MirrorDevice, standardInvalidate, type InvalidateCallback } from './mirrorDevice.js';
 import { type Program, step } from './program.js';
@@ -70,6 +73,9 @@ export interface ActorSpec {
   readonly accelDriver?: AccelProgram;
   readonly accel?: string;
   readonly process?: string;
+  /** The real dmirror device's fault path (test_hmm's twin) on mirror `dmirror`, over pages. */
+  readonly dmirror?: string;
+  readonly fault?: { readonly first: number; readonly pages: number; readonly write: boolean };
 }
 
 export interface DeviceSpec {
@@ -85,11 +91,14 @@ export interface WorldSpec {
   readonly accels?: readonly string[];
   /** More processes, each with its own written region of `pages` (the first is the mirrored one). */
   readonly processes?: readonly string[];
+  /** Mirrors of the first process opened on the dmirror device (the model of test_hmm). */
+  readonly dmirrors?: readonly string[];
 }
 
 export interface Actor {
   readonly name: string;
-  readonly program: Program;
+  /** What the program returns (a driver's return code) is not looked at. */
+  readonly program: Program<unknown>;
   /** The device whose `current` must name this actor while it runs (drivers), or null. */
   readonly device: MirrorDevice | null;
   /** A device's own engine: waiting with nothing to do at the end is no deadlock. */
@@ -104,6 +113,12 @@ export interface World {
   readonly pages: number;
   readonly devices: readonly MirrorDevice[];
   readonly ports: readonly AccelPort[];
+  /** Real dmirror mirrors, by name. */
+  readonly dmirrors: ReadonlyMap<string, Dmirror>;
+  /** Every driver lock of the world (invalidating steps wait until the others' are free). */
+  readonly locks: readonly DriverLock[];
+  /** The IOMMU subsystem when the world has accelerators (its [INV] rules are checked). */
+  readonly core: IommuCore | null;
   readonly actors: readonly Actor[];
 }
 
@@ -124,11 +139,32 @@ export function buildWorld(spec: WorldSpec): World {
     processes.set(name, { task: t, mm: t.mm!, startVpn: writtenRegion(t.mm!, spec.pages) });
   }
   const ports: AccelPort[] = [];
+  let core: IommuCore | null = null;
   if ((spec.accels ?? []).length > 0) {
-    const iommu = new IommuCore(kernel).addIommu({ name: 'iommu0', flavour: 'vtd' });
+    core = new IommuCore(kernel);
+    const iommu = core.addIommu({ name: 'iommu0', flavour: 'vtd' });
     for (const name of spec.accels!) ports.push(new AccelPort(name, iommu.addDevice({ name })));
   }
+  const dmirrors = new Map<string, Dmirror>();
+  if ((spec.dmirrors ?? []).length > 0) {
+    const driver = new DmirrorDriver(kernel);
+    for (const name of spec.dmirrors!) {
+      const fd = driver.open(task, 0);
+      if (fd < 0) throw new Error(`open of the dmirror device failed (${fd})`);
+      dmirrors.set(name, DmirrorDevice.mirrorOf(task.fds.get(fd)!));
+    }
+  }
   const actors: Actor[] = spec.actors.map((a) => {
+    if (a.dmirror !== undefined && a.fault !== undefined) {
+      const mirror = dmirrors.get(a.dmirror);
+      if (mirror === undefined) throw new Error(`actor ${a.name}: no dmirror ${a.dmirror}`);
+      const first = startVpn + a.fault.first;
+      return {
+        name: a.name,
+        program: mirror.faultSteps(first, first + a.fault.pages, a.fault.write),
+        device: null,
+      };
+    }
     if (a.cpu !== undefined)
       return { name: a.name, program: cpuThread(kernel, mm, startVpn, a.name, a.cpu), device: null };
     if (a.accelDriver !== undefined) {
@@ -153,7 +189,8 @@ export function buildWorld(spec: WorldSpec): World {
   });
   for (const port of ports)
     actors.push({ name: `${port.name}/engine`, program: port.device(), device: null, daemon: true });
-  return { kernel, task, mm, startVpn, pages: spec.pages, devices, ports, actors };
+  const locks = [...devices.map((d) => d.lock), ...[...dmirrors.values()].map((m) => m.mutex)];
+  return { kernel, task, mm, startVpn, pages: spec.pages, devices, ports, dmirrors, locks, core, actors };
 }
 
 /** Maps `pages` of anonymous memory in `mm` and writes every page; returns the first vpn. */

@@ -28,6 +28,7 @@ import {
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
   mmuIntervalReadBegin,
+  mmuIntervalReadBeginTry,
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
 } from '../../notifier/interval.js';
@@ -40,6 +41,7 @@ import {
   hmmPfnToMapOrder,
 } from '../../hmm/hmmPfn.js';
 import { HmmRange, hmmRangeFault } from '../../hmm/hmmRangeFault.js';
+import { DriverLock, type Program, runToCompletion, step } from '../../sim/steps.js';
 import { DeviceTable } from '../deviceTable.js';
 import { backingPfn } from './devmem.js';
 import type { DmirrorDevice } from './device.js';
@@ -68,6 +70,8 @@ export const DMIRROR_RANGE_PAGES = 64;
  * sequential model passes no time while retrying, so it counts attempts instead.
  */
 const RANGE_FAULT_ATTEMPTS = 1000;
+/** Who holds the mutex in a plain (not explored) run. */
+const MUTEX_OWNER = 'dmirror';
 
 /** One open file of a dmirror device: the mirror of its opener's address space. */
 export class Dmirror {
@@ -80,7 +84,8 @@ export class Dmirror {
   readonly pt = new DeviceTable();
   readonly notifier: MmuIntervalNotifier;
   file: OpenFile | null = null;
-  private mutexHeld = false;
+  /** The mirror's mutex (dmirror->mutex); the fault path takes it as a step (see faultSteps). */
+  readonly mutex = new DriverLock('dmirror.mutex');
 
   constructor(device: DmirrorDevice, mm: Mm, id: number) {
     this.id = id;
@@ -104,27 +109,39 @@ export class Dmirror {
       if (!range.blockable) return false;
       throw new Error('dmirror invalidate would sleep on its own mutex');
     }
-    this.mutexHeld = true;
+    this.mutex.holder = MUTEX_OWNER;
     mmuIntervalSetSeq(isub, curSeq);
     // The upper bound is inclusive in test_hmm.c: the page at `end` goes too.
     this.pt.eraseRange(range.startVpn, Math.min(range.endVpn, VPN_END_MAX - 1));
-    this.mutexHeld = false;
+    this.mutex.holder = null;
     return true;
+  }
+
+  private get mutexHeld(): boolean {
+    return this.mutex.holder !== null;
   }
 
   private lock(): void {
     if (this.mutexHeld) throw new Error('dmirror mutex taken twice');
-    this.mutexHeld = true;
+    this.mutex.holder = MUTEX_OWNER;
   }
 
   private unlock(): void {
-    this.mutexHeld = false;
+    this.mutex.holder = null;
   }
 
   // ---- the device fault path (R-DMIR-19..21) ---------------------------------------------------
 
   /** dmirror_fault: faults [start, end) in 64-page pieces. */
   fault(startVpn: number, endVpn: number, write: boolean): number {
+    return runToCompletion(this.faultSteps(startVpn, endVpn, write), MUTEX_OWNER);
+  }
+
+  /**
+   * dmirror_fault as a step program: plain calls run it straight through, the race finder
+   * interleaves its steps with other actors'.
+   */
+  *faultSteps(startVpn: number, endVpn: number, write: boolean): Program<number> {
     const mm = this.mm;
     if (!mm.mmgetNotZero()) return -EFAULT;
     let rc = 0;
@@ -133,27 +150,36 @@ export class Dmirror {
       range.defaultFlags = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
       range.devPrivateOwner = this.device;
       range.p2pCluster = this.device.p2pCluster;
-      rc = this.rangeFault(range);
+      rc = yield* this.rangeFaultSteps(range);
       if (rc !== 0) break;
     }
     mm.mmput();
     return rc;
   }
 
-  /** dmirror_range_fault: the read_begin / hmm_range_fault / lock / read_retry loop. */
-  private rangeFault(range: HmmRange): number {
+  /** dmirror_range_fault: the read_begin / hmm_range_fault / lock / read_retry loop, as steps. */
+  private *rangeFaultSteps(range: HmmRange): Program<number> {
     for (let attempt = 0; ; attempt++) {
       if (attempt === RANGE_FAULT_ATTEMPTS) return -EBUSY;
+      yield step('dmirror: mmu_interval_read_begin', {
+        enabled: () => mmuIntervalReadBeginTry(range.notifier) >= 0,
+        readsOnly: true,
+      });
       range.notifierSeq = mmuIntervalReadBegin(range.notifier);
+      yield step('dmirror: hmm_range_fault', { invalidates: true });
       const rc = hmmRangeFault(range);
       if (rc === -EBUSY) continue;
       if (rc !== 0) return rc;
-      this.lock();
+      yield { kind: 'acquire', label: 'dmirror: mutex_lock', lock: this.mutex };
+      yield step('dmirror: mmu_interval_read_retry', { readsOnly: true });
       if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+        yield step('dmirror: mutex_unlock');
         this.unlock();
         continue;
       }
+      yield step('dmirror: update device page table');
       const stored = this.doFault(range);
+      yield step('dmirror: mutex_unlock');
       this.unlock();
       return stored;
     }
