@@ -3,6 +3,7 @@
 // counter, per-actor figures, expectations checked, leaks found at shutdown, time series, latency
 // histograms and (when asked) the trace. Same scenario and seed, same result, byte for byte.
 
+import { buildRefGraph, refReport } from '../../check/refGraph.js';
 import { auditShutdown } from '../../check/svaAudit.js';
 import { ZONE_RAM } from '../../mm/physmem.js';
 import type { Actor, StepResult } from '../../sim/engine.js';
@@ -228,8 +229,9 @@ function leaksOf(machine: Machine, blocked: readonly string[]): string[] {
   if (ram > 0) leaks.push(`${ram} RAM pages still in use after every process exited`);
   for (const [name, gpu] of machine.gpus)
     if (gpu.memory.usedPages > 0) leaks.push(`${gpu.memory.usedPages} pages of ${name} memory still in use`);
+  // Every object still alive, with the references that hold it (and cycles as cycles).
   if (machine.core !== null) leaks.push(...auditShutdown(k, machine.core));
-  else if (k.mms.size > 0) leaks.push(`${k.mms.size} address space(s) never freed`);
+  else leaks.push(...refReport(buildRefGraph(k, null)).lines);
   for (const b of blocked) leaks.push(`${b} was still waiting when the run ended`);
   return leaks;
 }
