@@ -19,6 +19,8 @@ import type { DriverProgram } from '../check/explore/world.js';
 import { InputError, InputErrorList } from '../sim/errors.js';
 import type { TraceEvent } from '../sim/trace.js';
 import { parseDuration } from '../workload/units.js';
+import type { ExploreWorkerMessage } from './exploreWorker.js';
+import { startWorker } from './workerModule.js';
 
 export interface ExploreCliOptions {
   readonly strategy?: string;
@@ -292,7 +294,6 @@ export async function exploreWatched(
   options: ExploreCliOptions,
   stepTimeoutMs = 5000,
 ): Promise<number> {
-  const { startWorker } = await import('./workerModule.js');
   const heartbeat = new SharedArrayBuffer(8);
   const beat = new Int32Array(heartbeat);
   const names = new Map<number, { actor: string; label: string }>();
@@ -322,7 +323,7 @@ export async function exploreWatched(
       exitCode = 1;
       void worker.terminate();
     }, 250);
-    worker.on('message', (m: import('./exploreWorker.js').ExploreWorkerMessage) => {
+    worker.on('message', (m: ExploreWorkerMessage) => {
       if (m.type === 'started') {
         armed = true;
         lastChange = performance.now();

@@ -37,7 +37,6 @@ export class RecordingCursor {
   private readonly checkpointAfter: number;
 
   constructor(readonly recording: Recording) {
-    const nproc = recording.processes.length;
     this.pages = recording.processes.map((p) => new Uint8Array(p.pages));
     this.mirrors = [];
     for (const d of recording.devices) {
@@ -47,7 +46,7 @@ export class RecordingCursor {
     const totalPages = recording.processes.reduce((n, p) => n + p.pages, 0) * (1 + recording.devices.length);
     this.checkpointAfter = Math.max(65_536, totalPages);
     this.checkpoints.push(this.snapshot(-1));
-    if (nproc > 0 || recording.frames > 0) this.seek(0);
+    if (recording.frames > 0) this.seek(0);
   }
 
   /** The frame the arrays show. */

@@ -63,7 +63,8 @@ interface WatchedProcess {
   ranges: number[];
   /** Region names seen at each range start (for labels). */
   readonly labels: Map<number, string>;
-  vmaSignature: string;
+  /** The VMAs' [start, end) pairs as last seen (a change means coverage must be recomputed). */
+  readonly vmaBounds: number[];
 }
 
 /** The words of a chunk mapped by a huge PMD entry, expanded (scratch, reused). */
@@ -85,6 +86,8 @@ export class Recorder implements RunObserver {
   private readonly mirrors = new GrowableLog();
   /** Mirror shadows (raw attribute words of each chunk) by GPU slot, then (target, chunk). */
   private readonly mirrorShadow = new Map<number, Map<number, Uint32Array>>();
+  /** Mirror targets with a live address space in the scan under way (reused every frame). */
+  private readonly liveTargets = new Set<number>();
   private readonly pasid: PasidSnapshot[] = [];
   private readonly lastPasid = new Map<string, string>();
   private eventsAtLastFrame = -1;
@@ -227,7 +230,7 @@ export class Recorder implements RunObserver {
       shadow: new Map(),
       ranges: [],
       labels: new Map(),
-      vmaSignature: '',
+      vmaBounds: [],
     });
   }
 
@@ -243,13 +246,9 @@ export class Recorder implements RunObserver {
   private scanProcess(index: number): void {
     const p = this.processes[index];
     const vmas = p.mm.vmas;
-    let signature = '';
-    for (let i = 0; i < vmas.size; i++) {
-      const v = vmas.at(i);
-      signature += `${v.start}-${v.end},`;
-    }
-    if (signature !== p.vmaSignature) {
-      p.vmaSignature = signature;
+    if (vmasChanged(p.vmaBounds, vmas)) {
+      p.vmaBounds.length = 0;
+      for (let i = 0; i < vmas.size; i++) p.vmaBounds.push(vmas.at(i).start, vmas.at(i).end);
       for (let i = 0; i < vmas.size; i++) this.cover(p, vmas.at(i).start, vmas.at(i).end);
       this.unmapUncovered(index, p);
     }
@@ -324,7 +323,8 @@ export class Recorder implements RunObserver {
     }
     const sw = shadow.words;
     // Most chunks are unchanged by most events: one tight pass over the raw words decides.
-    if (words !== null && unchanged(words, sw, 2 * (from - base), 2 * (to - base))) return;
+    const first = 2 * (from - base);
+    if (words !== null && unchanged(words, first, sw, first, 2 * (to - from))) return;
     for (let vpn = from; vpn < to; vpn++) {
       const i = vpn - base;
       const flags = words === null ? 0 : words[2 * i];
@@ -371,12 +371,15 @@ export class Recorder implements RunObserver {
       shadows = new Map();
       this.mirrorShadow.set(g, shadows);
     }
+    const live = this.liveTargets;
+    live.clear();
     for (let s = 0; s < gpu.spaceCount; s++) {
       const space = gpu.spaceAt(s);
       if (space === null) continue;
       const index = this.processes.findIndex((p) => p.mm === space.mm);
       if (index < 0) continue;
       const target = g * MIRROR_PROCESS_STRIDE + index;
+      live.add(target);
       space.table.forEachChunk((key, chunk) => {
         const shadowKey = target * 2 ** 36 + key;
         let shadow = shadows.get(shadowKey);
@@ -384,7 +387,7 @@ export class Recorder implements RunObserver {
           shadow = new Uint32Array(CHUNK);
           shadows.set(shadowKey, shadow);
         }
-        if (unchanged(chunk.subarray(CHUNK), shadow, 0, CHUNK)) return;
+        if (unchanged(chunk, CHUNK, shadow, 0, CHUNK)) return;
         for (let i = 0; i < CHUNK; i++) {
           const attr = chunk[CHUNK + i];
           const before = shadow[i];
@@ -398,23 +401,14 @@ export class Recorder implements RunObserver {
     // Spaces released since the last frame leave entries in the shadow: clear them.
     for (const [shadowKey, shadow] of shadows) {
       const target = Math.floor(shadowKey / 2 ** 36);
-      const index = target % MIRROR_PROCESS_STRIDE;
+      if (live.has(target)) continue;
       const key = shadowKey - target * 2 ** 36;
-      if (this.spaceOf(gpu, this.processes[index].mm) !== null) continue;
       for (let i = 0; i < CHUNK; i++) {
         if (shadow[i] === 0) continue;
         shadow[i] = 0;
         this.mirrors.push(this.current, target, key * CHUNK + i, 0);
       }
     }
-  }
-
-  private spaceOf(gpu: GpuDevice, mm: Mm) {
-    for (let s = 0; s < gpu.spaceCount; s++) {
-      const space = gpu.spaceAt(s);
-      if (space !== null && space.mm === mm) return space;
-    }
-    return null;
   }
 
   private scanPasidTables(run: ObservedRun): void {
@@ -454,8 +448,19 @@ const MIRROR_PROCESS_STRIDE = 256;
 const IDLE_WORK = '(idle work)';
 
 /** Whether a[from..to) equals b[from..to). */
-function unchanged(a: Uint32Array, b: Uint32Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (a[i] !== b[i]) return false;
+/** Whether the VMA list differs from the bounds recorded last time (compared in place, per event). */
+function vmasChanged(bounds: readonly number[], vmas: Mm['vmas']): boolean {
+  if (bounds.length !== 2 * vmas.size) return true;
+  for (let i = 0; i < vmas.size; i++) {
+    const v = vmas.at(i);
+    if (bounds[2 * i] !== v.start || bounds[2 * i + 1] !== v.end) return true;
+  }
+  return false;
+}
+
+/** Whether a[aFrom .. aFrom + n) equals b[bFrom .. bFrom + n) (no views made: it runs per event). */
+function unchanged(a: Uint32Array, aFrom: number, b: Uint32Array, bFrom: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[aFrom + i] !== b[bFrom + i]) return false;
   return true;
 }
 

@@ -42,6 +42,14 @@ export const standardInvalidate: InvalidateCallback = (dev, range, curSeq) => {
   ) {
     return true;
   }
+  return ignoreOwnerInvalidate(dev, range, curSeq);
+};
+
+/**
+ * The same callback without the owner check (the known bug): the device's own migrations and
+ * exclusive requests move its sequence too.
+ */
+export const ignoreOwnerInvalidate: InvalidateCallback = (dev, range, curSeq) => {
   dev.callbackLock();
   dev.setSeq(curSeq);
   dev.clearMirror(range.startVpn, range.endVpn);

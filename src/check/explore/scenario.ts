@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { InputError, InputErrorList } from '../../sim/errors.js';
 import { Locator, parseYaml } from '../../workload/scenario/load.js';
 import { accelJob, accelOpen, mirrorExclusive, mirrorFault, mirrorRelease } from './drivers.js';
-import { standardInvalidate, type InvalidateCallback } from './mirrorDevice.js';
+import { ignoreOwnerInvalidate, standardInvalidate } from './mirrorDevice.js';
 import type { Strategy } from './explore.js';
 import { KERNEL_ACTOR } from './schedule.js';
 import type { ActorSpec, CpuOp, DriverProgram, WorldSpec } from './world.js';
@@ -109,15 +109,6 @@ export interface ExploreScenario {
 
 /** Loads a user driver module's export (a generator function over the driver's environment). */
 export type DriverImporter = (module: string, exportName: string) => Promise<DriverProgram>;
-
-/** A callback that ignores the owner cookie: the bug of issue "callback ignores its own request". */
-const ignoreOwnerInvalidate: InvalidateCallback = (dev, range, curSeq) => {
-  dev.callbackLock();
-  dev.setSeq(curSeq);
-  dev.clearMirror(range.startVpn, range.endVpn);
-  dev.callbackUnlock();
-  return true;
-};
 
 export async function loadExploreScenario(
   text: string,

@@ -73,7 +73,7 @@ export function runSchedule(
     for (let i = 0; i < world.actors.length; i++) {
       running = i;
       options.onStep?.(names[i], '(start)');
-      states[i].pending = advance(world, i, states[i]);
+      states[i].pending = advance(world, i);
     }
     for (;;) {
       enabled.length = 0;
@@ -115,7 +115,7 @@ export function runSchedule(
         steps.push({ actor: i, label: s.pending!.label });
         options.onStep?.(names[i], s.pending!.label);
         if (s.pending!.kind === 'acquire') s.pending!.lock.holder = names[i];
-        s.pending = advance(world, i, s);
+        s.pending = advance(world, i);
       }
       checkMirrors(world);
       if (world.core !== null) checkSva(world.core, freedWhileCached!);
@@ -165,10 +165,9 @@ function stepBoundViolation(
 }
 
 /** Resumes actor `i` to its next yield; null when its program is done. */
-function advance(world: World, i: number, s: Running): Step | null {
+function advance(world: World, i: number): Step | null {
   setCurrent(world, world.actors[i].name);
   const r = world.actors[i].program.next();
-  void s;
   return r.done === true ? null : r.value;
 }
 

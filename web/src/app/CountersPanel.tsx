@@ -3,17 +3,11 @@
 
 import { formatNs } from '../timeline/format.js';
 import { frameTimeNs, recording } from './session.js';
+import { lastAtOrBefore } from './lastAtOrBefore.js';
 
 function valueAt(tNs: readonly number[], values: readonly number[], t: number): number {
-  let lo = 0;
-  let hi = tNs.length - 1;
-  if (hi < 0 || tNs[0] > t) return 0;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (tNs[mid] <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return values[lo];
+  const i = lastAtOrBefore(tNs, t);
+  return i < 0 ? 0 : values[i];
 }
 
 function format(v: number, unit: string): string {

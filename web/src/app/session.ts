@@ -5,6 +5,7 @@ import { batch, computed, signal } from '@preact/signals';
 import { RecordingCursor } from '../../../src/view/cursor.js';
 import type { Recording } from '../../../src/view/recording.js';
 import type { ScenarioProblem, WorkerMessage } from '../worker/protocol.js';
+import { lastAtOrBefore } from './lastAtOrBefore.js';
 
 export type Status =
   | { readonly kind: 'idle' }
@@ -132,15 +133,7 @@ export function seek(f: number): void {
 export function seekTime(tNs: number): void {
   const rec = recording.value;
   if (rec === null) return;
-  const t = rec.frameTimeNs;
-  let lo = 0;
-  let hi = rec.frames - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (t[mid] <= tNs) lo = mid;
-    else hi = mid - 1;
-  }
-  seek(lo);
+  seek(Math.max(0, lastAtOrBefore(rec.frameTimeNs, tNs)));
 }
 
 let raf = 0;

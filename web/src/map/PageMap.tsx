@@ -23,6 +23,7 @@ import {
 } from './layout.js';
 import { BACKGROUND_RGBA } from './palette.js';
 import { mostNotablePage, PAGE_PRIORITY_KEYS, rasterizePageMap } from './rasterize.js';
+import { mountCanvas } from '../canvas/mountCanvas.js';
 import { RedrawScheduler } from '../canvas/redrawScheduler.js';
 
 /** A device mirror shown in the tooltip next to the page's own state. */
@@ -345,14 +346,6 @@ export function PageMap(props: PageMapProps): JSX.Element {
     const container = containerRef.current!;
     const controller = new MapController(canvas, props);
     controllerRef.current = controller;
-    const measure = (): void => {
-      const box = container.getBoundingClientRect();
-      controller.resize(box.width, box.height, window.devicePixelRatio || 1);
-    };
-    measure();
-    const observer = new ResizeObserver(measure);
-    observer.observe(container);
-    // Wheel listeners must be non-passive to stop the page scrolling; JSX cannot ask for that.
     const onWheel = (event: WheelEvent): void => {
       event.preventDefault();
       const { x, y } = canvasPoint(canvas, event.clientX, event.clientY, controller.dpr);
@@ -361,11 +354,9 @@ export function PageMap(props: PageMapProps): JSX.Element {
       else controller.zoomAt(Math.exp(-deltaPx * WHEEL_ZOOM_PER_PX), x, y);
       setTooltip(null);
     };
-    canvas.addEventListener('wheel', onWheel, { passive: false });
+    const unmount = mountCanvas(container, canvas, controller, onWheel);
     return () => {
-      observer.disconnect();
-      canvas.removeEventListener('wheel', onWheel);
-      controller.dispose();
+      unmount();
       controllerRef.current = null;
     };
     // Mount only: later props reach the controller through `controller.props`.

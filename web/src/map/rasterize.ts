@@ -131,12 +131,8 @@ function drawAggregated(
     let x = originX;
     for (; x < width && page < rowEnd; x++) {
       const stop = Math.min(page + pagesPerPixel, rowEnd);
-      let best = keys[states[page]];
-      for (page++; page < stop; page++) {
-        const key = keys[states[page]];
-        if (key > best) best = key;
-      }
-      pixels[rowOffset + x] = colours[best & 0xff];
+      pixels[rowOffset + x] = colours[notableKey(states, page, stop, keys) & 0xff];
+      page = stop;
     }
     if (x < width) pixels.fill(background, rowOffset + x, rowOffset + width);
   }
@@ -181,12 +177,8 @@ function drawCells(
     let x = originX;
     while (x < width && page < rowEnd) {
       const stop = Math.min(page + pagesPerPixel, rowEnd);
-      let best = keys[states[page]];
-      for (page++; page < stop; page++) {
-        const key = keys[states[page]];
-        if (key > best) best = key;
-      }
-      const colour = colours[best & 0xff];
+      const colour = colours[notableKey(states, page, stop, keys) & 0xff];
+      page = stop;
       const cellEnd = Math.min(x + side, width);
       for (; x < cellEnd; x++) pixels[rowOffset + x] = colour;
       const gapEnd = Math.min(x + gap, width);
@@ -194,6 +186,16 @@ function drawCells(
     }
     if (x < width) pixels.fill(background, rowOffset + x, rowOffset + width);
   }
+}
+
+/** The highest priority key among the states of pages [first, end) (end > first). */
+function notableKey(states: Uint8Array, first: number, end: number, keys: Uint16Array): number {
+  let best = keys[states[first]];
+  for (let page = first + 1; page < end; page++) {
+    const key = keys[states[page]];
+    if (key > best) best = key;
+  }
+  return best;
 }
 
 /**

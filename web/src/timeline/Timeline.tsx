@@ -11,6 +11,7 @@ import { TimelineController, type Hit } from './controller.js';
 import { categoryColour, formatNs, formatNsExact } from './format.js';
 import { AXIS_HEIGHT_CSS, layoutTracks } from './layout.js';
 import type { Span, Timeline as TimelineData } from './spans.js';
+import { mountCanvas } from '../canvas/mountCanvas.js';
 
 export interface TimelineProps {
   readonly timeline: TimelineData;
@@ -126,20 +127,9 @@ export function Timeline(props: TimelineProps): JSX.Element {
       hideTooltip: () => setTooltip(null),
     });
     controllerRef.current = created;
-    const measure = (): void => {
-      const box = container.getBoundingClientRect();
-      created.resize(box.width, box.height, window.devicePixelRatio || 1);
-    };
-    measure();
-    const observer = new ResizeObserver(measure);
-    observer.observe(container);
-    // Wheel listeners must be non-passive to stop the page scrolling; JSX cannot ask for that.
-    const onWheel = (event: WheelEvent): void => created.wheel(event);
-    canvas.addEventListener('wheel', onWheel, { passive: false });
+    const unmount = mountCanvas(container, canvas, created, (event) => created.wheel(event));
     return () => {
-      observer.disconnect();
-      canvas.removeEventListener('wheel', onWheel);
-      created.dispose();
+      unmount();
       controllerRef.current = null;
     };
     // Mount only: later props reach the controller through `controller.props`.
