@@ -7,12 +7,15 @@
 // pages, pages the migration skipped) is mirrored with hmm_range_fault, committed under the
 // driver lock unless an invalidation intervened. The pass ends with a replay.
 //
-// A step does one unit of work so the engine can interleave CPU threads with it: a VA block's
-// migrations and snapshot in one step, the snapshot's commit in the next (the window in which an
-// invalidation can land, as in the kernel).
+// The service thread is a step program (sim/steps.ts). The engine runs it one unit of work per
+// engine step, so CPU threads interleave with it: a VA block's migrations and snapshot in one
+// step, the snapshot's commit in the next (the window in which an invalidation can land, as in the
+// kernel). The race finder runs the same program and may also stop it where the engine does not
+// (taking the table lock, the fix-ups after a commit).
 
 import { EAGAIN, EBUSY } from '../../sim/errno.js';
 import type { Actor, StepResult } from '../../sim/engine.js';
+import { advanceToEngineStep, type Program, type Step, step, stepEnabled } from '../../sim/steps.js';
 import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE } from '../../hmm/hmmPfn.js';
 import { HmmRange, hmmRangeFault } from '../../hmm/hmmRangeFault.js';
 import { FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_WRITE } from '../../mm/constants.js';
@@ -63,7 +66,6 @@ export class GpuDriver implements Actor {
   private readonly uFlags: Uint8Array;
   private uCount = 0;
   private cursor = 0;
-  private inPass = false;
   private pending: PendingMirror | null = null;
   /** This block's migration found no room while copies were in flight. */
   private waitForRoom = false;
@@ -79,9 +81,25 @@ export class GpuDriver implements Actor {
     rng: PrefetchRequest['rng'];
   };
 
+  /** The service thread the engine runs (suspended where it waits for work). */
+  private readonly thread: Program<never>;
+  /** The points the thread stops at (made once: the engine's hot path allocates none). */
+  private readonly waitForWork: Step;
+  private readonly nextBlock: Step;
+  private readonly commitSnapshot: Step;
+  /** The wait for an invalidation to end, made when one is met. */
+  private waitForInvalidation: Step | null = null;
+
   constructor(private readonly gpu: GpuDevice) {
     this.name = `${gpu.name}/driver`;
     this.wakeSelf = () => gpu.kernel.engine.wake(this);
+    // Every step that may serve a VA block may call mmu notifiers (migrations, hmm_range_fault).
+    this.waitForWork = step(`${this.name}: take faults from the buffer`, {
+      enabled: () => gpu.faults.length > 0 || gpu.notifications.length > 0,
+      invalidates: true,
+    });
+    this.nextBlock = step(`${this.name}: serve the next VA block`, { invalidates: true });
+    this.commitSnapshot = step(`${this.name}: commit the mirror snapshot`);
     const costs = gpu.kernel.costs;
     const cap = costs.gpuFaultBatchSize * costs.gpuFaultBatchesPerPass;
     this.keys = new Float64Array(cap);
@@ -96,34 +114,60 @@ export class GpuDriver implements Actor {
       select: this.select,
       rng: gpu.rng,
     };
+    this.thread = this.service();
+    this.thread.next(); // to where it waits for work: the first fault's step begins the pass
   }
 
   step(): StepResult {
-    let r = this.serviceStep();
+    let next = advanceToEngineStep(this.thread, this.name);
     // Faults resolved as they occur (accounted latency): the whole pass is one step, so no access
     // of a kernel lands between a fault and its migration. A mirror's commit still waits a step.
-    while (r === 'busy' && this.gpu.yieldOnFault && this.pending === null) r = this.serviceStep();
-    return r === 'idle' || r === 'wait' ? 'blocked' : 0;
+    while (this.gpu.yieldOnFault && next !== this.commitSnapshot && stepEnabled(next))
+      next = advanceToEngineStep(this.thread, this.name);
+    return stepEnabled(next) ? 0 : 'blocked';
   }
 
-  /** One unit of servicing: 'busy' (more to do), 'wait' (an invalidation must end) or 'idle'. */
+  /** One engine step of servicing: 'busy' (more to do), 'wait' (an invalidation must end) or 'idle'. */
   serviceStep(): 'busy' | 'wait' | 'idle' {
+    const next = advanceToEngineStep(this.thread, this.name);
+    if (stepEnabled(next)) return 'busy';
+    return next === this.waitForWork ? 'idle' : 'wait';
+  }
+
+  /**
+   * The service thread: passes over the fault buffer, forever. It waits for faults (or
+   * access-counter notifications), serves a pass VA block by VA block, and replays.
+   */
+  serviceThread(): Program<never> {
+    return this.service();
+  }
+
+  private *service(): Program<never> {
     const gpu = this.gpu;
-    if (!this.inPass) {
+    for (;;) {
+      yield this.waitForWork;
       if (gpu.notifications.length > 0) {
         this.serviceNotification();
-        return 'busy';
+        continue;
       }
-      if (gpu.faults.length === 0) return 'idle';
+      if (gpu.faults.length === 0) continue;
       this.beginPass();
+      while (this.cursor < this.uCount) {
+        if (this.serviceSubUnit() === 'wait') {
+          // Served again from the same fault once the invalidation has ended.
+          yield this.waitForInvalidation!;
+          continue;
+        }
+        const snapshot = this.pending;
+        if (snapshot !== null) {
+          this.pending = null;
+          yield this.commitSnapshot;
+          yield* this.commitMirror(snapshot);
+        }
+        yield this.nextBlock;
+      }
+      this.endPass();
     }
-    if (this.pending !== null) {
-      this.commitMirror(this.pending);
-      return 'busy';
-    }
-    if (this.cursor < this.uCount) return this.serviceSubUnit();
-    this.endPass();
-    return gpu.faults.length > 0 || gpu.notifications.length > 0 ? 'busy' : 'idle';
   }
 
   // ---- passes -----------------------------------------------------------------------------------
@@ -166,7 +210,6 @@ export class GpuDriver implements Actor {
     }
     this.uCount = u + 1;
     this.cursor = 0;
-    this.inPass = true;
     gpu.noteFaultPass(this.uCount);
   }
 
@@ -179,7 +222,6 @@ export class GpuDriver implements Actor {
       const space = gpu.spaceAt(Math.floor(this.uKey[u] / SPACE_SHIFT));
       space?.pendingFaults.delete(this.uKey[u] % SPACE_SHIFT);
     }
-    this.inPass = false;
     this.uCount = 0;
     this.keyCount = 0;
     kernel.stats.add(gpu.counters.replays);
@@ -320,6 +362,10 @@ export class GpuDriver implements Actor {
     const seq = mmuIntervalReadBeginTry(space.notifier);
     if (seq === -EAGAIN) {
       mmuIntervalWaitEven(space.notifier, this.wakeSelf);
+      this.waitForInvalidation = step(`${this.name}: wait for the invalidation to end`, {
+        enabled: () => mmuIntervalReadBeginTry(space.notifier) >= 0,
+        invalidates: true,
+      });
       return 'wait';
     }
     const gpu = this.gpu;
@@ -363,13 +409,13 @@ export class GpuDriver implements Actor {
   }
 
   /** Under the driver lock: program the table unless an invalidation made the snapshot stale. */
-  private commitMirror(p: PendingMirror): void {
+  private *commitMirror(p: PendingMirror): Program {
     const gpu = this.gpu;
-    this.pending = null;
     const { space, range } = p;
-    space.locked = true;
+    const lock = space.lock;
+    yield { kind: 'acquire', label: `${this.name}: take ${lock.name}`, lock };
     if (mmuIntervalReadRetry(space.notifier, range.notifierSeq)) {
-      space.locked = false;
+      lock.holder = null;
       gpu.kernel.engine.noteRetry(`${gpu.name} mirror`);
       gpu.kernel.stats.add(gpu.counters.retries);
       this.cursor = p.redoFrom;
@@ -388,7 +434,7 @@ export class GpuDriver implements Actor {
         GPU_ATTR_VALID | local | (f & HMM_PFN_WRITE ? GPU_ATTR_WRITE : 0),
       );
     }
-    space.locked = false;
+    lock.holder = null;
     // hmm_range_fault reports the GPU's own device-private pages as they are, read-only ones too
     // (R-HRF-22: after fork, or mprotect(PROT_READ)). A write fault on one is served by moving the
     // page back to RAM and breaking COW there with a write fault (as hmm_range_fault would), if
@@ -396,11 +442,20 @@ export class GpuDriver implements Actor {
     // read-only would repeat forever); otherwise it is a permission error and cancelled, as
     // nouveau cancels it, instead of replayed forever.
     const base = space.index * SPACE_SHIFT;
+    let unlocked = false;
     for (let u = p.redoFrom; u < this.cursor; u++) {
       const vpn = this.uKey[u] - base;
       if (!(this.uFlags[u] & FAULT_WRITE) || vpn < range.startVpn || vpn >= range.endVpn) continue;
       const f = range.flags[vpn - range.startVpn];
       if (!(f & HMM_PFN_VALID) || f & HMM_PFN_WRITE) continue;
+      if (!unlocked) {
+        // Outside the lock: the moves and the fault below call mmu notifiers.
+        unlocked = true;
+        yield step(`${this.name}: write faults on read-only pages`, {
+          invalidates: true,
+          withinEngineStep: true,
+        });
+      }
       if (!space.mm.mmgetNotZero()) continue;
       const vma = space.mm.vmas.find(vpn);
       if (

@@ -234,7 +234,7 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
   vaSpace(mm: Mm): GpuVaSpace {
     let s = this.spaces.get(mm);
     if (s === undefined) {
-      s = new GpuVaSpace(mm, this, this.spaceList.length, this.tlb);
+      s = new GpuVaSpace(mm, this, this.spaceList.length, this.tlb, this.name);
       const rc = s.attach();
       if (rc < 0) throw new RangeError(`GPU ${this.name}: cannot mirror mm ${mm.id} (${rc})`);
       this.spaces.set(mm, s);

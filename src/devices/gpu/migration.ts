@@ -94,7 +94,7 @@ export function migrateToGpu(
   const landsAtNs =
     copied > 0 ? gpu.chargeTransfer(linkTransferNs(kernel.costs, copied * PAGE_SIZE), false) : 0;
   migrateVmaPages(args);
-  space.locked = true;
+  space.lock.holder = gpu.name;
   let placed = 0;
   const now = kernel.engine.nowNs;
   for (let i = 0; i < args.npages; i++) {
@@ -110,7 +110,7 @@ export function migrateToGpu(
     if (faultedHere) memory.thrashing.migrated(block, index, now);
     placed++;
   }
-  space.locked = false;
+  space.lock.holder = null;
   gpu.noteToDevice(placed, copied * PAGE_SIZE);
   migrateVmaFinalize(args);
   if (trace.enabled)
@@ -164,11 +164,11 @@ export function makeExclusive(gpu: MigrationHost, space: GpuVaSpace, startVpn: n
       for (let v = vpn; v < next; v++) space.fatal.add(v);
       continue;
     }
-    space.locked = true;
+    space.lock.holder = gpu.name;
     for (let i = 0; i < n; i++)
       if (pages[i] !== 0)
         space.setEntry(vpn + i, pages[i], GPU_ATTR_VALID | GPU_ATTR_WRITE | GPU_ATTR_ATOMIC);
-    space.locked = false;
+    space.lock.holder = null;
     for (let i = 0; i < n; i++) {
       if (pages[i] !== 0) {
         mem.unlock(pages[i]);

@@ -14,6 +14,7 @@ import {
   mmuIntervalNotifierRemove,
   mmuIntervalSetSeq,
 } from '../../notifier/interval.js';
+import { DriverLock } from '../../sim/steps.js';
 import { DeviceTable } from '../deviceTable.js';
 import type { GpuTlb } from './tlb.js';
 import { VA_BLOCK_PAGES, VaBlock } from './vaBlock.js';
@@ -30,7 +31,7 @@ export class GpuVaSpace {
   readonly table = new DeviceTable();
   readonly notifier: MmuIntervalNotifier;
   /** The driver's lock around its page table (the invalidate callback takes it too). */
-  locked = false;
+  readonly lock: DriverLock;
   /** Invalidations that reached the table. */
   invalidations = 0;
   /** Pages whose faults the driver could not resolve (the faulting kernel stops on them). */
@@ -46,8 +47,10 @@ export class GpuVaSpace {
     /** This space's index on its GPU (tags its TLB entries and its blocks). */
     readonly index: number,
     private readonly tlb: GpuTlb,
+    gpuName: string,
   ) {
     this.mm = mm;
+    this.lock = new DriverLock(`${gpuName}'s table lock of mm ${mm.id}`);
     this.notifier = new MmuIntervalNotifier({
       invalidate: (isub, range, seq) => this.invalidate(isub, range, seq),
     });
@@ -103,7 +106,7 @@ export class GpuVaSpace {
       mmuIntervalSetSeq(isub, curSeq);
       return true;
     }
-    if (this.locked) {
+    if (this.lock.holder !== null) {
       if (!range.blockable) return false;
       throw new Error('GPU invalidate would sleep on the driver lock it already holds');
     }
