@@ -1,14 +1,12 @@
 // Test support for the GPU model (src/devices/gpu): a machine with one GPU and one process built
 // through the library, kernels over explicit page lists, an engine stepped by hand with a check
 // after every event, and a checker that looks at the GPU's state from outside (its page table,
-// TLB, VA blocks, page map, and the process's CPU page table) and reports what disagrees. It also
-// runs small YAML scenarios. The model never imports this file.
+// TLB, VA blocks, page map, and the process's CPU page table) and reports what disagrees
+// (src/check/gpuAudit.ts). It also runs small YAML scenarios. The model never imports this file.
 
 import { GpuDevice, type GpuOptions } from '../src/devices/gpu/gpu.js';
 import type { GpuKernel } from '../src/devices/gpu/kernel.js';
 import type { GpuTlb } from '../src/devices/gpu/tlb.js';
-import { VA_BLOCK_PAGES } from '../src/devices/gpu/vaBlock.js';
-import { GPU_ATTR_LOCAL, GPU_ATTR_WRITE, type GpuVaSpace } from '../src/devices/gpu/vaSpace.js';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -20,14 +18,19 @@ import {
 import { Kernel } from '../src/mm/kernel.js';
 import type { Mm } from '../src/mm/mm.js';
 import { ZONE_RAM } from '../src/mm/physmem.js';
-import { PTE_DEVICE_PRIVATE, PTE_PRESENT, PTE_WRITE } from '../src/mm/pte.js';
 import type { Task } from '../src/mm/task.js';
 import type { AccessStream } from '../src/sim/accessStream.js';
 import type { Actor, StepResult } from '../src/sim/engine.js';
 import type { RunResult } from '../src/report/types.js';
 import { loadScenario } from '../src/workload/scenario/load.js';
 import { runScenario } from '../src/workload/scenario/runner.js';
-import { pteAt } from './testDevice.js';
+
+export { gpuViolations } from '../src/check/gpuAudit.js';
+
+/** Every translation the GPU's TLB caches. */
+export function tlbEntries(tlb: GpuTlb): { space: number; vpn: number; pfn: number; attr: number }[] {
+  return [...tlb.cached()];
+}
 
 /** A 2 MiB-aligned address well inside the user address space, as a page number. */
 export const BASE_VPN = 0x4000_0000;
@@ -152,91 +155,6 @@ export function ramUsedPages(kernel: Kernel): number {
 }
 
 /** The TLB's live entries, read from its arrays (a lookup would refresh their LRU stamps). */
-export function tlbEntries(tlb: GpuTlb): { space: number; vpn: number; pfn: number; attr: number }[] {
-  const t = tlb as unknown as { tag: Float64Array; pfn: Float64Array; attr: Uint32Array };
-  const out: { space: number; vpn: number; pfn: number; attr: number }[] = [];
-  for (let w = 0; w < t.tag.length; w++) {
-    if (t.tag[w] < 0) continue;
-    const space = Math.floor(t.tag[w] / 2 ** 36);
-    out.push({ space, vpn: t.tag[w] - space * 2 ** 36, pfn: t.pfn[w], attr: t.attr[w] });
-  }
-  return out;
-}
-
-/**
- * What must hold between any two engine events for one address space and the pages
- * [firstVpn, endVpn) it may use. Returns the violations (empty: consistent):
- * - GPU memory in use never exceeds its capacity, and every frame in use holds a placed page
- *   (frames in use = resident pages of the VA blocks);
- * - every table entry maps the frame the CPU maps at that address (LOCAL: the device-private
- *   entry's frame; remote: the present page), writable only if the CPU's entry is;
- * - a LOCAL table entry maps a frame of this GPU whose slot holds that very page of that VA block;
- * - a resident page of a VA block is mapped by the process's CPU page table as a device-private
- *   entry to the frame of its slot, and the GPU table has either no entry for it (an
- *   invalidation such as mprotect removed it: the next access faults and maps it again) or the
- *   LOCAL entry to that frame, never a remote one;
- * - every device-private CPU entry to this GPU's memory is a resident page of its VA block;
- * - every TLB entry equals the table's entry (no stale translation survives an update).
- */
-export function gpuViolations(gpu: GpuDevice, space: GpuVaSpace, firstVpn: number, endVpn: number): string[] {
-  const out: string[] = [];
-  const kernel = gpu.kernel;
-  const mem = kernel.mem;
-  const memory = gpu.memory;
-  if (memory.usedPages > memory.capacityPages)
-    out.push(`GPU memory holds ${memory.usedPages} pages, capacity ${memory.capacityPages}`);
-  let resident = 0;
-  const firstBlock = firstVpn - (firstVpn % VA_BLOCK_PAGES);
-  for (let b = firstBlock; b < endVpn; b += VA_BLOCK_PAGES) {
-    const block = space.findBlock(b);
-    if (block !== undefined) resident += block.residentPages;
-  }
-  if (resident !== memory.usedPages)
-    out.push(`${memory.usedPages} GPU frames in use but ${resident} pages resident in VA blocks`);
-  for (const [vpn, pfn, attr] of space.table.entries()) {
-    // Every entry maps what the CPU maps now (a remote one the CPU's own page), and is writable
-    // only where the CPU's entry is: an invalidation must have removed anything older.
-    const cpu = pteAt(space.mm, vpn);
-    const kind = attr & GPU_ATTR_LOCAL ? PTE_DEVICE_PRIVATE : PTE_PRESENT;
-    if (cpu.kind !== kind || cpu.pfn !== pfn)
-      out.push(`vpn ${vpn}: GPU maps pfn ${pfn}, the CPU entry is kind ${cpu.kind} pfn ${cpu.pfn}`);
-    else if (attr & GPU_ATTR_WRITE && !(cpu.flags & PTE_WRITE))
-      out.push(`vpn ${vpn}: the GPU may write pfn ${pfn}, the CPU's entry is read-only`);
-    if (!(attr & GPU_ATTR_LOCAL)) continue;
-    const block = space.findBlock(vpn);
-    const index = vpn % VA_BLOCK_PAGES;
-    const slot = mem.zone(pfn).owner === gpu ? mem.zoneDeviceDataOf(pfn) - 1 : -2;
-    if (slot < 0) out.push(`vpn ${vpn}: LOCAL entry to pfn ${pfn}, not a placed frame of this GPU`);
-    else if (block === undefined || block.slot[index] !== slot)
-      out.push(`vpn ${vpn}: LOCAL entry to slot ${slot}, the VA block has ${block?.slot[index]}`);
-    else if (memory.blockOf(slot) !== block || memory.indexOf(slot) !== index)
-      out.push(`vpn ${vpn}: slot ${slot} holds index ${memory.indexOf(slot)} of another block`);
-  }
-  for (let vpn = firstVpn; vpn < endVpn; vpn++) {
-    const block = space.findBlock(vpn);
-    const index = vpn % VA_BLOCK_PAGES;
-    const pte = pteAt(space.mm, vpn);
-    const ours = pte.kind === PTE_DEVICE_PRIVATE && mem.zone(pte.pfn).owner === gpu;
-    const slot = block === undefined ? -1 : block.slot[index];
-    if (slot < 0) {
-      if (ours) out.push(`vpn ${vpn}: CPU maps GPU pfn ${pte.pfn} but the VA block has no page`);
-      continue;
-    }
-    if (!ours || mem.zoneDeviceDataOf(pte.pfn) - 1 !== slot) {
-      out.push(`vpn ${vpn}: resident in slot ${slot} but the CPU entry is kind ${pte.kind} pfn ${pte.pfn}`);
-      continue;
-    }
-    const attr = space.table.attr(vpn);
-    if (attr !== 0 && (!(attr & GPU_ATTR_LOCAL) || space.table.pfn(vpn) !== pte.pfn))
-      out.push(`vpn ${vpn}: resident on the GPU but its table entry is ${attr.toString(16)}`);
-  }
-  for (const e of tlbEntries(gpu.tlb)) {
-    if (e.space !== space.index) continue;
-    if (space.table.attr(e.vpn) !== e.attr || space.table.pfn(e.vpn) !== e.pfn)
-      out.push(`vpn ${e.vpn}: TLB caches pfn ${e.pfn} attr ${e.attr.toString(16)}, the table differs`);
-  }
-  return out;
-}
 
 /** Ends the process and releases the GPU's view of it (as the driver's file release does). */
 export function exitProcess(rig: GpuRig): void {

@@ -87,6 +87,7 @@ export class GpuDriver implements Actor {
   private readonly waitForWork: Step;
   private readonly nextBlock: Step;
   private readonly commitSnapshot: Step;
+  private readonly replayStep: Step;
   /** The wait for an invalidation to end, made when one is met. */
   private waitForInvalidation: Step | null = null;
 
@@ -100,6 +101,7 @@ export class GpuDriver implements Actor {
     });
     this.nextBlock = step(`${this.name}: serve the next VA block`, { invalidates: true });
     this.commitSnapshot = step(`${this.name}: commit the mirror snapshot`);
+    this.replayStep = step(`${this.name}: end the pass and replay`);
     const costs = gpu.kernel.costs;
     const cap = costs.gpuFaultBatchSize * costs.gpuFaultBatchesPerPass;
     this.keys = new Float64Array(cap);
@@ -164,7 +166,7 @@ export class GpuDriver implements Actor {
           yield this.commitSnapshot;
           yield* this.commitMirror(snapshot);
         }
-        yield this.nextBlock;
+        yield this.cursor < this.uCount ? this.nextBlock : this.replayStep;
       }
       this.endPass();
     }

@@ -11,6 +11,7 @@ import type { CounterId } from '../../sim/stats.js';
 import { PAGE_SIZE } from '../../mm/constants.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Mm } from '../../mm/mm.js';
+import type { Program } from '../../sim/steps.js';
 import { GpuDriver } from './driver.js';
 import { FAULT_ATOMIC, FAULT_MIRROR, FAULT_WRITE, FaultBuffer } from './faultBuffer.js';
 import { GpuMemory, type GpuMemoryOwner } from './gpuMemory.js';
@@ -359,21 +360,29 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
   /** A far fault: into the fault buffer (if it has room); the kernel waits for the replay. */
   farFault(k: GpuKernel, vpn: number, write: boolean): void {
     this.waiting.add(k);
-    const space = k.space;
+    const flags =
+      (write ? FAULT_WRITE : 0) |
+      (k.spec.atomic === true ? FAULT_ATOMIC : 0) |
+      ((k.spec.mode ?? this.mode) === 'mirror' ? FAULT_MIRROR : 0);
+    if (this.raiseFault(k.space, vpn, flags))
+      this.wakeDriver(this.yieldOnFault ? 0 : this.kernel.costs.gpuFarFaultNs);
+  }
+
+  /**
+   * @internal A fault on `vpn` into the buffer, unless one for the page is still pending; false
+   * when nothing new was raised. The driver is not woken (the race finder runs it as an actor).
+   */
+  raiseFault(space: GpuVaSpace, vpn: number, flags: number): boolean {
     // An access retried at a replay while its fault still waits raises nothing new.
-    if (space.pendingFaults.has(vpn)) return;
+    if (space.pendingFaults.has(vpn)) return false;
     // A new fault is judged afresh: a verdict left by a kernel that failed on this page before
     // (its other lanes never consumed it) must not fail this one once the page can be served.
     space.fatal.delete(vpn);
     const stats = this.kernel.stats;
     stats.add(this.counters.farFaults);
-    const flags =
-      (write ? FAULT_WRITE : 0) |
-      (k.spec.atomic === true ? FAULT_ATOMIC : 0) |
-      ((k.spec.mode ?? this.mode) === 'mirror' ? FAULT_MIRROR : 0);
     if (this.faults.push(space.index, vpn, flags, this.kernel.engine.nowNs)) space.pendingFaults.add(vpn);
     else stats.add(this.counters.dropped);
-    this.wakeDriver(this.yieldOnFault ? 0 : this.kernel.costs.gpuFarFaultNs);
+    return true;
   }
 
   private wakeDriver(delayNs: number): void {
@@ -432,6 +441,14 @@ export class GpuDevice implements KernelHost, MigrationHost, GpuMemoryOwner {
    */
   serviceStep(): 'busy' | 'wait' | 'idle' {
     return this.driver.serviceStep();
+  }
+
+  /**
+   * @internal The driver's service thread as a step program, for the race finder to run as an
+   * actor (faults raised with `raiseFault`; the engine must not run this GPU's driver as well).
+   */
+  serviceThread(): Program<never> {
+    return this.driver.serviceThread();
   }
 
   // ---- explicit migration -----------------------------------------------------------------------

@@ -37,6 +37,15 @@ export class GpuTlb {
     return this.sets * this.ways;
   }
 
+  /** Every cached translation (for checks from outside; not a path the GPU takes). */
+  *cached(): Generator<{ space: number; vpn: number; pfn: number; attr: number }> {
+    for (let w = 0; w < this.tag.length; w++) {
+      if (this.tag[w] < 0) continue;
+      const space = Math.floor(this.tag[w] / 2 ** 36);
+      yield { space, vpn: this.tag[w] - space * 2 ** 36, pfn: this.pfn[w], attr: this.attr[w] };
+    }
+  }
+
   private setBase(spaceIndex: number, vpn: number): number {
     return ((vpn ^ (spaceIndex * 0x9e37)) & (this.sets - 1)) * this.ways;
   }
