@@ -163,6 +163,11 @@ export class Kernel {
     }
   }
 
+  /** Whether the next deferred event ends a window's invalidations (it takes no driver lock). */
+  nextEventEndsInvalidations(): boolean {
+    return this.events.nextRuns(finishDeferredEnds);
+  }
+
   /** Deferred work (work queues, grace periods, interrupt threads, responses in flight). */
   get events(): EventQueue {
     return this.engine.events;

@@ -46,6 +46,11 @@ export class EventQueue {
     return this.heap.length === 0 ? 'nothing' : `${this.heap[0].actor} at ${this.heap[0].atNs} ns`;
   }
 
+  /** Whether the earliest pending event runs `fn` (what kind of work comes next). */
+  nextRuns(fn: (arg: never) => void): boolean {
+    return this.heap.length > 0 && this.heap[0].fn === fn;
+  }
+
   /** When the earliest pending event is due (Infinity when none is). */
   nextAtNs(): number {
     return this.heap.length === 0 ? Infinity : this.heap[0].atNs;

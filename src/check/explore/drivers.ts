@@ -1,11 +1,15 @@
 // The built-in driver programs the explorer runs: dmirror's fault path (read_begin,
 // hmm_range_fault, lock, read_retry, update, unlock — test_hmm's dmirror_range_fault), its
 // exclusive-access path (make_device_exclusive with the owner cookie), and release. Each takes the
-// known bugs as options, so every bug has a fixed twin that differs only in the option.
+// known bugs as options, so every bug has a fixed twin that differs only in the option. Last, a
+// process using the real accelerator driver (src/devices/accel), whose own step programs it runs.
 
-import { EBUSY } from '../../sim/errno.js';
+import { DmaJob } from '../../devices/accel/accelerator.js';
+import type { AccelDriver } from '../../devices/accel/driver.js';
+import { PAGE_SIZE } from '../../mm/constants.js';
+import { EBADF, EBUSY } from '../../sim/errno.js';
 import { type Program, step } from './program.js';
-import type { AccelEnv, AccelProgram, DriverEnv, DriverProgram } from './world.js';
+import type { AccelEnv, AccelProgram, DmaAccelOp, DriverEnv, DriverProgram, WorldProcess } from './world.js';
 
 export type FaultBug =
   'none' | 'no-retry-check' | 'read-begin-hoisted' | 'update-outside-lock' | 'no-reference';
@@ -111,4 +115,48 @@ export function accelOpen(): AccelProgram {
     yield step(`${process}: uses the device`);
     yield* port.unbind(process);
   };
+}
+
+/**
+ * A process using the real accelerator through `driver`: each operation runs the driver's own step
+ * program (open, submit, close) or is one step of the process (wait, exit). Return codes are not
+ * looked at: a failed open makes later operations fail with -EBADF, as they would for the process.
+ */
+export function* accelUser(
+  name: string,
+  driver: AccelDriver,
+  proc: WorldProcess,
+  ops: readonly DmaAccelOp[],
+): Program {
+  const task = proc.task;
+  const jobs: DmaJob[] = [];
+  let fd = -EBADF;
+  for (const op of ops) {
+    switch (op.op) {
+      case 'open':
+        fd = yield* driver.openSteps(task);
+        break;
+      case 'dma': {
+        const desc = {
+          op: op.write === true ? ('write' as const) : ('read' as const),
+          addr: (proc.startVpn + op.page) * PAGE_SIZE,
+          length: (op.pages ?? 1) * PAGE_SIZE,
+        };
+        const job = yield* driver.submitSteps(task, fd, desc);
+        if (job instanceof DmaJob) jobs.push(job);
+        break;
+      }
+      case 'wait':
+        yield step(`${name}: wait for its DMA`, { enabled: () => jobs.every((j) => j.finished) });
+        break;
+      case 'close':
+        yield* driver.closeSteps(task, fd);
+        break;
+      case 'exit':
+        // The address space goes first, then the files: their releases run inside this step.
+        yield step(`${name}: exit`, { invalidates: true });
+        task.exit();
+        break;
+    }
+  }
 }

@@ -29,6 +29,8 @@ export interface GpuSpec {
   readonly mode?: 'migrate' | 'mirror';
   /** GPU memory in pages (small memories make the driver evict). */
   readonly memoryPages?: number;
+  /** Thrashing mitigation (src/devices/gpu/policies/thrashing.ts; default none). */
+  readonly thrashing?: 'none' | 'pin' | 'remote';
 }
 
 /** A GPU of the world, mirroring the region of the first process. */
@@ -47,7 +49,7 @@ export function buildGpu(kernel: Kernel, mm: Mm, spec: GpuSpec): WorldGpu {
     mode: spec.mode ?? 'migrate',
     memoryBytes: (spec.memoryPages ?? 64) * PAGE_SIZE,
     // Access counters would wake the driver on the engine; the explored world has none.
-    policies: { accessCounters: 'none' },
+    policies: { accessCounters: 'none', thrashing: spec.thrashing ?? 'none' },
   });
   return { gpu, space: gpu.vaSpace(mm) };
 }

@@ -1,8 +1,12 @@
 // The checks run after every explored step, from outside the model: what a device can reach
 // through its mirror must be what the CPU's page table maps, once no invalidation is in progress,
 // and never a freed frame. (The protocol checks — lock held, read_retry under the lock — are made by
-// the mirror device's primitives as they run; reference counts by auditMm at the end.)
+// the mirror device's primitives as they run; reference counts by auditMm at the end.) And, as a
+// real accelerator translates, that its work reaches only the address space it was queued for.
 
+import type { DmaAccelerator, DmaJob, DmaObserver } from '../../devices/accel/accelerator.js';
+import type { Mm } from '../../mm/mm.js';
+import { PAGE_SIZE } from '../../mm/constants.js';
 import { PG_ALLOCATED } from '../../mm/physmem.js';
 import { PTE_DEVICE_EXCLUSIVE, PTE_KIND_MASK, PTE_PRESENT, PTE_WRITE } from '../../mm/pte.js';
 import { MmuNotifierSubscriptions } from '../../notifier/subscriptions.js';
@@ -51,4 +55,39 @@ export function checkMirrors(world: World): void {
       }
     }
   }
+}
+
+/**
+ * pasid-reuse on a real accelerator: a job translates only in the address space its PASID named
+ * when it was queued. Another address space behind the PASID means the PASID was freed and given
+ * to another process while the job was still queued (a release that unbound without stopping the
+ * PASID on the device). A PASID bound to nothing is harmless: the translation fails.
+ */
+export function watchPasidReuse(world: World, accel: DmaAccelerator): DmaObserver {
+  const queuedFor = new Map<DmaJob, Mm>();
+  const boundMm = (pasid: number | undefined): Mm | null => {
+    const entry = pasid === undefined ? null : (accel.dev.pasidTable?.peek(pasid) ?? null);
+    return entry === null || entry.state !== 'ACTIVE' ? null : entry.mm;
+  };
+  const processOf = (mm: Mm) => [...world.processes.values()].find((p) => p.mm === mm) ?? null;
+  const who = (mm: Mm): string => `${processOf(mm)?.name ?? 'a process'} (mm ${mm.id})`;
+  const where = (mm: Mm, vpn: number): string => {
+    const p = processOf(mm);
+    return p === null ? `address 0x${(vpn * PAGE_SIZE).toString(16)}` : `page ${vpn - p.startVpn}`;
+  };
+  return {
+    submitted(job) {
+      const mm = boundMm(job.desc.pasid);
+      if (mm !== null) queuedFor.set(job, mm);
+    },
+    translating(job, vpn) {
+      const then = queuedFor.get(job);
+      const now = boundMm(job.desc.pasid);
+      if (then === undefined || now === null || now === then) return;
+      throw new Violation(
+        'pasid-reuse',
+        `${accel.name} translates ${where(then, vpn)} for job ${job.id}, queued for ${who(then)} with PASID ${job.desc.pasid}, but PASID ${job.desc.pasid} now stands for ${who(now)}: the DMA reaches the wrong process`,
+      );
+    },
+  };
 }

@@ -1,6 +1,7 @@
-// Explore scenario files (YAML or JSON): the region, the mirror devices, the actors (built-in
-// driver programs with their bug options, user driver modules, CPU threads) and the exploration's
-// defaults. Every problem is an InputError naming the file, line, column and field.
+// Explore scenario files (YAML or JSON): the region, the mirror devices, the accelerators, the
+// actors (built-in driver programs with their bug options, user driver modules, CPU threads,
+// processes using the real accelerator driver) and the exploration's defaults. Every problem is an
+// InputError naming the file, line, column and field.
 
 import { z } from 'zod';
 import { InputError, InputErrorList } from '../../sim/errors.js';
@@ -9,7 +10,7 @@ import { accelJob, accelOpen, mirrorExclusive, mirrorFault, mirrorRelease } from
 import { ignoreOwnerInvalidate, standardInvalidate } from './mirrorDevice.js';
 import type { Strategy } from './explore.js';
 import { KERNEL_ACTOR } from './schedule.js';
-import type { ActorSpec, CpuOp, DriverProgram, WorldSpec } from './world.js';
+import type { ActorSpec, CpuOp, DmaAccelOp, DriverProgram, WorldSpec } from './world.js';
 
 const name = z.string().regex(/^[A-Za-z][\w.-]*$/, 'a name of letters, digits, ".", "_" or "-"');
 const page = z.number().int().min(0);
@@ -53,7 +54,29 @@ const dmirrorActor = z.strictObject({
   dmirror: name,
   fault: z.strictObject({ first: page.default(0), pages: count, write: z.boolean().default(false) }),
 });
-const actor = z.union([cpuActor, accelActor, dmirrorActor, mirrorActor]);
+/** A process using a real accelerator (src/devices/accel) through its driver's step programs. */
+const dmaOp = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('open') }),
+  z.strictObject({ op: z.literal('dma'), page, pages: count.default(1), write: z.boolean().default(false) }),
+  z.strictObject({ op: z.literal('wait') }),
+  z.strictObject({ op: z.literal('close') }),
+  z.strictObject({ op: z.literal('exit') }),
+]);
+const dmaAccelActor = z.strictObject({
+  name,
+  dmaAccel: name,
+  process: name.optional(),
+  ops: z.array(dmaOp).min(1),
+});
+/** A GPU thread: accesses to pages of the region through the GPU `gpu`, served by its real driver. */
+const gpuActor = z.strictObject({
+  name,
+  gpu: name,
+  accesses: z
+    .array(z.strictObject({ page, write: z.boolean().default(false), atomic: z.boolean().default(false) }))
+    .min(1),
+});
+const actor = z.union([cpuActor, gpuActor, dmaAccelActor, accelActor, dmirrorActor, mirrorActor]);
 
 /**
  * The branch an actor object is meant for, by its keys: zod reports a failed union as "Invalid
@@ -63,6 +86,8 @@ function actorBranch(raw: unknown) {
   if (typeof raw !== 'object' || raw === null) return null;
   if ('cpu' in raw) return cpuActor;
   if ('dmirror' in raw) return dmirrorActor;
+  if ('gpu' in raw) return gpuActor;
+  if ('dmaAccel' in raw) return dmaAccelActor;
   if ('accel' in raw || 'process' in raw) return accelActor;
   return mirrorActor;
 }
@@ -78,6 +103,19 @@ const scenarioSchema = z.strictObject({
   accels: z.array(name).default([]),
   /** Mirrors opened on the real dmirror device by the (first) process. */
   dmirrors: z.array(name).default([]),
+  /** Real PASID accelerators with their drivers (src/devices/accel), behind the same IOMMU. */
+  dmaAccels: z.array(name).default([]),
+  /** GPUs with their real driver (src/devices/gpu), mirroring the (first) process's region. */
+  gpus: z
+    .array(
+      z.strictObject({
+        name,
+        mode: z.enum(['migrate', 'mirror']).default('migrate'),
+        memoryPages: count.default(64),
+        thrashing: z.enum(['none', 'pin', 'remote']).default('none'),
+      }),
+    )
+    .default([]),
   /** Processes, each with its own written region of `pages` (default: one, `app`). */
   processes: z.array(name).min(1).optional(),
   actors: z.array(actor).min(1).max(200),
@@ -145,6 +183,10 @@ export async function loadExploreScenario(
   }
   const s = parsed.data;
   const problems: InputError[] = [];
+  s.dmaAccels.forEach((d, i) => {
+    if (s.accels.includes(d) || s.dmaAccels.indexOf(d) !== i)
+      problems.push(at(['dmaAccels', i], 'a device name no other accelerator has', d));
+  });
   const seen = new Set<string>();
   s.actors.forEach((a, i) => {
     if (seen.has(a.name)) problems.push(at(['actors', i, 'name'], 'a name no other actor has', a.name));
@@ -177,6 +219,31 @@ export async function loadExploreScenario(
           ),
         );
       }
+      return;
+    }
+    if ('dmaAccel' in a) {
+      problems.push(...checkDmaAccelActor(a, i, s.dmaAccels, s.processes ?? ['app'], s.pages, at));
+      return;
+    }
+    if ('gpu' in a) {
+      if (!s.gpus.some((g) => g.name === a.gpu))
+        problems.push(
+          at(
+            ['actors', i, 'gpu'],
+            `one of the gpus (${s.gpus.map((g) => g.name).join(', ') || 'none declared'})`,
+            a.gpu,
+          ),
+        );
+      a.accesses.forEach((x, j) => {
+        if (x.page >= s.pages)
+          problems.push(
+            at(
+              ['actors', i, 'accesses', j],
+              `a page inside the region (0..${s.pages - 1})`,
+              `page ${x.page}`,
+            ),
+          );
+      });
       return;
     }
     if ('accel' in a) {
@@ -223,6 +290,14 @@ export async function loadExploreScenario(
       actors.push({ name: a.name, dmirror: a.dmirror, fault: a.fault });
       continue;
     }
+    if ('dmaAccel' in a) {
+      actors.push({ name: a.name, dmaAccel: a.dmaAccel, process: a.process, dmaOps: a.ops as DmaAccelOp[] });
+      continue;
+    }
+    if ('gpu' in a) {
+      actors.push({ name: a.name, gpu: a.gpu, accesses: a.accesses });
+      continue;
+    }
     if ('accel' in a) {
       const accelDriver = a.driver === 'accel-job' ? accelJob({ drain: a.drain, exit: a.exit }) : accelOpen();
       actors.push({ name: a.name, accel: a.accel, process: a.process, accelDriver });
@@ -261,6 +336,8 @@ export async function loadExploreScenario(
       pages: s.pages,
       accels: s.accels,
       dmirrors: s.dmirrors,
+      dmaAccels: s.dmaAccels,
+      gpus: s.gpus,
       processes: s.processes,
       devices: s.devices.map((d) => ({
         name: d.name,
@@ -275,4 +352,46 @@ export async function loadExploreScenario(
     maxSteps: s.explore.maxSteps,
     expect: s.expect ?? null,
   };
+}
+
+/**
+ * A process using a real accelerator: a declared device and process, DMA inside the region, and
+ * `exit` only last (nothing runs in a process after its exit).
+ */
+function checkDmaAccelActor(
+  a: z.infer<typeof dmaAccelActor>,
+  i: number,
+  devices: readonly string[],
+  processes: readonly string[],
+  pages: number,
+  at: (path: readonly PropertyKey[], expected: string, got?: string) => InputError,
+): InputError[] {
+  const problems: InputError[] = [];
+  if (!devices.includes(a.dmaAccel)) {
+    problems.push(
+      at(
+        ['actors', i, 'dmaAccel'],
+        `one of the dmaAccels (${devices.join(', ') || 'none declared'})`,
+        a.dmaAccel,
+      ),
+    );
+  }
+  if (a.process !== undefined && !processes.includes(a.process))
+    problems.push(at(['actors', i, 'process'], `one of the processes (${processes.join(', ')})`, a.process));
+  a.ops.forEach((op, j) => {
+    if (op.op === 'dma' && op.page + op.pages > pages) {
+      problems.push(
+        at(
+          ['actors', i, 'ops', j],
+          `pages inside the region (0..${pages - 1})`,
+          `page ${op.page + op.pages - 1}`,
+        ),
+      );
+    }
+    if (op.op === 'exit' && j !== a.ops.length - 1)
+      problems.push(
+        at(['actors', i, 'ops', j], 'exit as the last operation', `${a.ops.length - 1 - j} after it`),
+      );
+  });
+  return problems;
 }

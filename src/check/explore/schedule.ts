@@ -1,12 +1,14 @@
 // Runs one schedule: at every point, the enabled actors are offered to a chooser (the strategy);
 // the chosen one runs to its next yield; the invariants are checked. The kernel's deferred work
-// (the ends of invalidations, held open by the system call that started them) is an actor too, so
-// drivers can be overtaken inside an invalidation window.
+// (the ends of invalidations, held open by the system call that started them; a real
+// accelerator's DMA, page requests, I/O page-fault work and responses) is an actor too, one event
+// per step, so drivers can be overtaken inside an invalidation window or a device's work.
 
 import type { IommuCore } from '../../iommu/core.js';
 import { auditMm } from '../mmAudit.js';
 import { auditSva, watchFrameFrees } from '../svaAudit.js';
-import { checkMirrors } from './invariants.js';
+import { checkGpus } from './gpu.js';
+import { checkMirrors, watchPasidReuse } from './invariants.js';
 import type { Step } from './program.js';
 import { Violation } from './violation.js';
 import { buildWorld, type World, type WorldSpec } from './world.js';
@@ -68,6 +70,7 @@ export function runSchedule(
   let running = -1;
   // R-SVA-93 as frames are freed: no IOTLB or ATC may still translate to them.
   const freedWhileCached = world.core === null ? null : watchFrameFrees(world.core);
+  for (const { accel } of world.dmaAccels.values()) accel.observer = watchPasidReuse(world, accel);
   try {
     // Each program runs to its first yield (code before it is set-up, not a step).
     for (let i = 0; i < world.actors.length; i++) {
@@ -78,7 +81,7 @@ export function runSchedule(
     for (;;) {
       enabled.length = 0;
       for (let i = 0; i < states.length; i++) if (isEnabled(world, i, states[i].pending)) enabled.push(i);
-      if (world.kernel.events.pending > 0) enabled.push(kernelIndex);
+      if (kernelEnabled(world)) enabled.push(kernelIndex);
       if (enabled.length === 0) {
         // A device engine waiting for work at the end is idle, not stuck.
         const waiting = states.map((s, i) =>
@@ -106,8 +109,9 @@ export function runSchedule(
       const i = chooser.choose(enabled, names, readsOnly);
       running = i;
       if (i === kernelIndex) {
-        steps.push({ actor: i, label: 'kernel: end of invalidation' });
-        options.onStep?.(KERNEL_ACTOR, 'kernel: end of invalidation');
+        const label = kernelStepLabel(world);
+        steps.push({ actor: i, label });
+        options.onStep?.(KERNEL_ACTOR, label);
         setCurrent(world, KERNEL_ACTOR);
         world.kernel.events.step();
       } else {
@@ -118,12 +122,14 @@ export function runSchedule(
         s.pending = advance(world, i);
       }
       checkMirrors(world);
+      if (world.gpus.size > 0) checkGpus([...world.gpus.values()], world.startVpn, world.pages);
       if (world.core !== null) checkSva(world.core, freedWhileCached!);
     }
     for (const lock of world.locks) {
       if (lock.holder !== null)
         throw new Violation('lock', `${lock.name} is still held by ${lock.holder} at the end`);
     }
+    checkDevicesIdle(world);
     const audit = auditMm(world.kernel);
     if (audit.length > 0) throw new Violation('audit', audit.slice(0, 3).join('; '));
     return finish(null);
@@ -138,6 +144,21 @@ export function runSchedule(
   } finally {
     // The machine is not used after its schedule: its frame metadata serves the next one.
     world.kernel.mem.recycle();
+  }
+}
+
+/**
+ * The schedule ends once the kernel has no event left, so a real accelerator's work has run out:
+ * a job still unfinished waits for something that will never come (a page response lost, R-SVA-75).
+ */
+function checkDevicesIdle(world: World): void {
+  for (const [name, { accel }] of world.dmaAccels) {
+    if (accel.activeJobs > 0) {
+      throw new Violation(
+        'audit',
+        `${name} still has ${accel.activeJobs} unfinished job(s) at the end, with no event left to run them: a page response that never came`,
+      );
+    }
   }
 }
 
@@ -174,6 +195,27 @@ function advance(world: World, i: number): Step | null {
 function setCurrent(world: World, name: string): void {
   for (const d of world.devices) d.current = name;
   for (const p of world.ports) p.current = name;
+}
+
+/**
+ * What the kernel's step runs: the event's actor (`kernel: iommu0/iopf at 26212 ns`). The end of an
+ * invalidation keeps the label schedules have always shown for it.
+ */
+function kernelStepLabel(world: World): string {
+  return world.kernel.nextEventEndsInvalidations()
+    ? 'kernel: end of invalidation'
+    : `kernel: ${world.kernel.events.nextActor()}`;
+}
+
+/**
+ * The kernel runs its next event, if any. An invalidation's end takes no driver lock, so it may run
+ * while a driver holds one. Other work may call mmu notifiers (the I/O page-fault work faults on
+ * the mm: breaking copy-on-write invalidates; its mmput may tear the address space down), so, like
+ * a driver's invalidating step, it starts only when no driver lock is held.
+ */
+function kernelEnabled(world: World): boolean {
+  if (world.kernel.events.pending === 0) return false;
+  return world.locks.every((lock) => lock.holder === null) || world.kernel.nextEventEndsInvalidations();
 }
 
 function isEnabled(world: World, i: number, step: Step | null): boolean {

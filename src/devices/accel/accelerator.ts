@@ -109,6 +109,17 @@ function pagesOf(addr: number, length: number): number {
   return Math.ceil((addr + length) / PAGE_SIZE) - Math.floor(addr / PAGE_SIZE);
 }
 
+/**
+ * Watches the device's work from outside, as the race finder does (its pasid-reuse check). The
+ * device behaves the same with or without one; with none, watching costs one null test.
+ */
+export interface DmaObserver {
+  /** `job` was accepted, before any of its work runs. */
+  submitted(job: DmaJob): void;
+  /** `job` is about to translate page `vpn` of the address space its PASID names now. */
+  translating(job: DmaJob, vpn: number): void;
+}
+
 export interface AcceleratorOptions extends DeviceOptions {
   /** Pages a job asks for in one page-request group when a translation is not granted (default 1). */
   readonly pagesPerGroup?: number;
@@ -130,6 +141,8 @@ export class DmaAccelerator implements DeviceEndpoint {
 
   /** Pages a job transfers per engine step. */
   readonly pagesPerStep: number;
+  /** Told of every job and every translation (null: nobody watches). */
+  observer: DmaObserver | null = null;
 
   constructor(dev: Device, options: { pagesPerGroup?: number; pagesPerStep?: number } = {}) {
     this.dev = dev;
@@ -173,6 +186,7 @@ export class DmaAccelerator implements DeviceEndpoint {
     const job = new DmaJob(this.nextJobId++, desc, this.kernel);
     job.onDone = onDone;
     this.jobs.add(job);
+    this.observer?.submitted(job);
     const trace = this.kernel.trace;
     if (trace.enabled)
       trace.asyncBegin(this.kernel.engine.nowNs, this.dmaActor, 'dma', `dma ${desc.op}`, job.id, {
@@ -290,6 +304,7 @@ export class DmaAccelerator implements DeviceEndpoint {
   private translate(job: DmaJob, vpn: number, access: number): number {
     const dev = this.dev;
     const pasid = job.desc.pasid;
+    this.observer?.translating(job, vpn);
     if (dev.ats && !job.desc.untranslated) {
       const tag = pasid ?? IOMMU_NO_PASID;
       const cached = dev.atc!.lookup(tag, vpn);

@@ -3,9 +3,15 @@
 // works with that PASID; the release of the file (last close, or the last mapping of its portal
 // going away) stops the PASID on the device, drains the device's error log for it, and unbinds.
 // Nothing happens at process exit beyond what the file release does (R-SVA-46, R-SVA-48).
+//
+// Each entry point is a step program (sim/steps.ts) that yields before every point where another
+// thread, the device or the kernel's deferred work can overtake it: the bind, queueing work,
+// stopping the PASID, draining the error log, the unbind. Plain calls run the programs straight
+// through (`runToCompletion`); the race finder (check/explore) interleaves them.
 
 import { EBADF, ENODEV } from '../../sim/errno.js';
 import { KernelBug } from '../../sim/errors.js';
+import { type Program, runToCompletion, step } from '../../sim/steps.js';
 import { VM_DONTEXPAND, VM_IO } from '../../mm/constants.js';
 import { Inode, OpenFile, type FileOperations } from '../../mm/file.js';
 import type { Mm } from '../../mm/mm.js';
@@ -46,14 +52,24 @@ export class AccelDriver {
   readonly ops: FileOperations;
   /** The driver's own PASID -> contexts map (upstream offers no lookup, R-SVA-18). */
   private readonly byPasid = new Map<number, AccelContext[]>();
+  /**
+   * Contexts whose release has begun but not yet unbound: a removal of the device meanwhile must
+   * unbind them too, as it does the contexts still in `byPasid`.
+   */
+  private readonly releasing = new Set<AccelContext>();
+  /** Files whose release `closeSteps` ran as steps: their last put has nothing left to do. */
+  private readonly releasedAsSteps = new Set<OpenFile>();
   private nextContextId = 1;
   private removed = false;
+  /** Who runs the programs of plain calls (named if one ever had to wait). */
+  private readonly owner: string;
 
   constructor(accel: DmaAccelerator, options: AccelDriverOptions = {}) {
     this.accel = accel;
     this.options = { stopMode: options.stopMode ?? 'wait', holdMmUsers: options.holdMmUsers ?? false };
+    this.owner = `accel-${accel.name}`;
     this.ops = {
-      name: `accel-${accel.name}`,
+      name: this.owner,
       release: (file) => this.release(file),
       mmap: (file, vma) => this.mmapPortal(file, vma),
     };
@@ -61,6 +77,21 @@ export class AccelDriver {
 
   /** open(): binds `task`'s address space; returns an fd or -errno (the bind's error). */
   open(task: Task): number {
+    return runToCompletion(this.openSteps(task), this.owner);
+  }
+
+  /**
+   * open() as steps: one step, before the bind (which may invalidate: it registers an mmu notifier
+   * and programs the PASID table).
+   *
+   * @example
+   *   const fd = runToCompletion(driver.openSteps(task), 'app'); // as driver.open(task)
+   */
+  *openSteps(task: Task): Program<number> {
+    yield step(`${this.accel.name}: iommu_sva_bind_device`, {
+      invalidates: true,
+      enabled: () => task.mm === null || !this.bindWaits(task.mm),
+    });
     const mm = task.mm;
     if (mm === null) throw new KernelBug('open from an exited process');
     if (this.removed) return -ENODEV;
@@ -82,6 +113,17 @@ export class AccelDriver {
     return task.installFile(file);
   }
 
+  /**
+   * Whether a bind of `mm` has to wait: a first bind on this IOMMU registers the SVA domain's mmu
+   * notifier, and mmu_notifier_register waits out an invalidation in flight on the mm (the call
+   * that started it still holds the mmap lock the registration takes).
+   */
+  private bindWaits(mm: Mm): boolean {
+    if (mm.invalidateDepth === 0) return false;
+    const data = this.accel.core.mmData.get(mm);
+    return data === undefined || !data.domains.some((d) => d.iommu === this.accel.dev.iommu);
+  }
+
   /** The context behind a descriptor of `task`, or null. */
   contextOf(task: Task, fd: number): AccelContext | null {
     const file = task.fds.get(fd);
@@ -96,9 +138,35 @@ export class AccelDriver {
 
   /** Submits work on the context of `fd`: the descriptor runs with the context's PASID. */
   submit(task: Task, fd: number, desc: Omit<DmaDescriptor, 'pasid'>): DmaJob | number {
+    return runToCompletion(this.submitSteps(task, fd, desc), this.owner);
+  }
+
+  /** submit() as steps: one step, before the work is queued on the device. */
+  *submitSteps(task: Task, fd: number, desc: Omit<DmaDescriptor, 'pasid'>): Program<DmaJob | number> {
+    yield step(`${this.accel.name}: queue dma ${desc.op} (fd ${fd})`);
     const ctx = this.contextOf(task, fd);
     if (ctx === null) return -EBADF;
     return this.accel.submit({ ...desc, pasid: ctx.pasid });
+  }
+
+  /**
+   * close(fd) as steps, for the race finder: the descriptor goes at once; when it held the file's
+   * last reference, the release runs as steps while the closing task holds that reference (the
+   * kernel's __fput), and the final put then finds nothing left to do. A plain close
+   * (`task.close`) runs the same release straight through from the file's `release` operation.
+   */
+  *closeSteps(task: Task, fd: number): Program<number> {
+    yield step(`${this.accel.name}: close(fd ${fd})`);
+    const file = task.fds.get(fd);
+    if (file === undefined) return -EBADF;
+    // Not the last reference (a portal mapping, a forked child): nothing of the driver runs yet.
+    if (file.ops !== this.ops || file.refcount > 1) return task.close(fd);
+    file.get();
+    task.close(fd);
+    yield* this.releaseSteps(file);
+    this.releasedAsSteps.add(file);
+    file.put();
+    return 0;
   }
 
   /** mmap of the device's portal (MMIO doorbell page): the VMA keeps the file open. */
@@ -107,20 +175,51 @@ export class AccelDriver {
     return 0;
   }
 
-  /** The file's last reference went: stop the PASID, drain its errors, unbind (R-SVA-48). */
+  /** The file's last reference went: the release runs straight through, unless it ran as steps. */
   private release(file: OpenFile): void {
+    if (this.releasedAsSteps.delete(file)) return;
+    runToCompletion(this.releaseSteps(file), this.owner);
+  }
+
+  /**
+   * The file's release as steps: stop the PASID on the device (with the PASID's last context),
+   * drain the device's error log for it, unbind (R-SVA-48). Stopping and unbinding may call mmu
+   * notifiers (page requests served while stopping, the notifier's removal) and invalidate IOMMU
+   * caches. A removal of the device in between leaves the rest undone: removal unbinds for it.
+   */
+  *releaseSteps(file: OpenFile): Program {
+    const { ctx, last } = this.forgetContext(file);
+    if (last && !this.removed) {
+      yield step(`${this.accel.name}: stop PASID ${ctx.pasid}`, { invalidates: true });
+      if (!this.removed) this.accel.dev.stopPasid(ctx.pasid, this.options.stopMode);
+    }
+    if (!this.removed) {
+      yield step(`${this.accel.name}: drain the error log of PASID ${ctx.pasid}`);
+      if (!this.removed) this.drainErrors(ctx.pasid);
+    }
+    if (!this.removed) {
+      yield step(`${this.accel.name}: iommu_sva_unbind_device (PASID ${ctx.pasid})`, { invalidates: true });
+      if (!this.removed) this.unbindContext(ctx);
+    }
+    this.releasing.delete(ctx);
+    if (ctx.holdsMmUsers) {
+      yield step(`${this.accel.name}: mmput`, { invalidates: true });
+      ctx.mm.mmput();
+    }
+  }
+
+  /**
+   * Takes the file's context out of the PASID map as its release begins. `last`: no other context
+   * uses the PASID (contexts of one process share it: only the last one stops it on the device).
+   */
+  private forgetContext(file: OpenFile): { ctx: AccelContext; last: boolean } {
     const ctx = file.privateData as AccelContext;
     ctx.released = true;
     const list = this.byPasid.get(ctx.pasid) ?? [];
     list.splice(list.indexOf(ctx), 1);
     if (list.length === 0) this.byPasid.delete(ctx.pasid);
-    if (!this.removed) {
-      // Other contexts of the same process share the PASID: stop it only with the last one.
-      if (list.length === 0) this.accel.dev.stopPasid(ctx.pasid, this.options.stopMode);
-      this.drainErrors(ctx.pasid);
-      iommuSvaUnbindDevice(ctx.bond);
-    }
-    if (ctx.holdsMmUsers) ctx.mm.mmput();
+    this.releasing.add(ctx);
+    return { ctx, last: list.length === 0 };
   }
 
   private drainErrors(pasid: number): void {
@@ -128,18 +227,33 @@ export class AccelDriver {
     for (let i = log.length - 1; i >= 0; i--) if (log[i].desc.pasid === pasid) log.splice(i, 1);
   }
 
+  private unbindContext(ctx: AccelContext): void {
+    if (!ctx.bond.detached) iommuSvaUnbindDevice(ctx.bond);
+  }
+
   /**
    * Hot-unplug: the device is gone. Its pending fault groups are answered INVALID at once (R-SVA-76),
    * then every context is unbound; later releases of the files find nothing left to undo.
    */
   remove(): void {
+    runToCompletion(this.removeSteps(), this.owner);
+  }
+
+  /** remove() as steps: one before the device goes, one before each context's unbind. */
+  *removeSteps(): Program {
+    if (this.removed) return;
+    yield step(`${this.accel.name}: remove the device`, { invalidates: true });
     if (this.removed) return;
     const dev = this.accel.dev;
     dev.present = false;
     if (dev.iommu !== null) iopfQueueRemoveDevice(dev.iommu.iopfQueue, dev);
     this.removed = true;
-    for (const list of this.byPasid.values()) {
-      for (const ctx of list) if (!ctx.bond.detached) iommuSvaUnbindDevice(ctx.bond);
+    // Contexts opened later find the device removed; those released meanwhile are unbound already.
+    const contexts = [...[...this.byPasid.values()].flat(), ...this.releasing];
+    for (const ctx of contexts) {
+      if (ctx.bond.detached) continue;
+      yield step(`${this.accel.name}: iommu_sva_unbind_device (PASID ${ctx.pasid})`, { invalidates: true });
+      this.unbindContext(ctx);
     }
   }
 }
