@@ -1,6 +1,8 @@
 // hetmem's public API: the layers, bottom up.
 export * from './check/mmAudit.js';
 export * from './check/svaAudit.js';
+export * from './check/explore/index.js';
+export * from './check/gpuAudit.js';
 export * from './devices/deviceTable.js';
 export * from './devices/accel/index.js';
 export * from './devices/dmirror/index.js';

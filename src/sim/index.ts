@@ -9,3 +9,4 @@ export * from './histogram.js';
 export * from './rng.js';
 export * from './stats.js';
 export * from './trace.js';
+export * from './steps.js';
