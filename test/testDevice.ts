@@ -31,22 +31,8 @@ import {
 } from '../src/mm/migrateDevice.js';
 import type { Mm } from '../src/mm/mm.js';
 import { PG_LOCKED } from '../src/mm/physmem.js';
-import { PTE_KIND_MASK } from '../src/mm/pte.js';
 
-/** One page-table entry as the CPU page table holds it (0/0 when there is no PTE table). */
-export interface PteView {
-  readonly flags: number;
-  readonly pfn: number;
-  readonly kind: number;
-}
-
-/** Reads the PTE of `vpn` (mm.pt.pteTable(vpn).e[(vpn & 511) * 2] and the pfn word after it). */
-export function pteAt(mm: Mm, vpn: number): PteView {
-  const t = mm.pt.pteTable(vpn);
-  if (t === null) return { flags: 0, pfn: 0, kind: 0 };
-  const f = t.e[(vpn & 511) * 2];
-  return { flags: f, pfn: t.e[(vpn & 511) * 2 + 1], kind: f & PTE_KIND_MASK };
-}
+export { pteAt, type PteView } from '../src/check/pteView.js';
 
 export interface FaultRecord {
   readonly vmf: VmFault;

@@ -5,22 +5,8 @@
 import type { GpuDevice } from '../devices/gpu/gpu.js';
 import { VA_BLOCK_PAGES } from '../devices/gpu/vaBlock.js';
 import { GPU_ATTR_ATOMIC, GPU_ATTR_LOCAL, GPU_ATTR_WRITE, type GpuVaSpace } from '../devices/gpu/vaSpace.js';
-import type { Mm } from '../mm/mm.js';
-import {
-  PTE_DEVICE_EXCLUSIVE,
-  PTE_DEVICE_PRIVATE,
-  PTE_KIND_MASK,
-  PTE_PRESENT,
-  PTE_WRITE,
-} from '../mm/pte.js';
-
-/** The CPU's entry for `vpn`: its flags, frame and kind (all 0 when nothing is mapped). */
-function pteAt(mm: Mm, vpn: number): { flags: number; pfn: number; kind: number } {
-  const t = mm.pt.pteTable(vpn);
-  if (t === null) return { flags: 0, pfn: 0, kind: 0 };
-  const f = t.e[(vpn & 511) * 2];
-  return { flags: f, pfn: t.e[(vpn & 511) * 2 + 1], kind: f & PTE_KIND_MASK };
-}
+import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_PRESENT, PTE_WRITE } from '../mm/pte.js';
+import { pteAt } from './pteView.js';
 
 /**
  * What must hold between any two steps of the GPU's driver (engine events, or the race finder's

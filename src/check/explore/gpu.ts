@@ -3,15 +3,14 @@
 // fault buffer and wait for them to be served, and the check of the GPU's table, TLB and memory
 // against the CPU's page table after every step.
 
-import { gpuProblems } from '../../check/gpuAudit.js';
+import { gpuProblems } from '../gpuAudit.js';
 import { FAULT_ATOMIC, FAULT_MIRROR, FAULT_WRITE } from '../../devices/gpu/faultBuffer.js';
 import { GpuDevice } from '../../devices/gpu/gpu.js';
 import type { GpuVaSpace } from '../../devices/gpu/vaSpace.js';
 import { PAGE_SIZE } from '../../mm/constants.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Mm } from '../../mm/mm.js';
-import { PG_ALLOCATED } from '../../mm/physmem.js';
-import { MmuNotifierSubscriptions } from '../../notifier/subscriptions.js';
+import { checkNotFreed, invalidationsSettled } from './invariants.js';
 import { type Program, step } from './program.js';
 import { Violation } from './violation.js';
 
@@ -88,19 +87,12 @@ export function* gpuThread(
 }
 
 /** Throws a Violation when a GPU can reach a freed frame, or disagrees with the CPU once settled. */
-export function checkGpus(gpus: readonly WorldGpu[], startVpn: number, pages: number): void {
+export function checkGpus(gpus: Iterable<WorldGpu>, startVpn: number, pages: number): void {
   for (const { gpu, space } of gpus) {
     const mem = gpu.kernel.mem;
-    for (const [vpn, pfn] of space.table.entries()) {
-      if ((mem.pageFlags(pfn) & PG_ALLOCATED) === 0)
-        throw new Violation(
-          'freed-frame',
-          `${gpu.name} can reach frame ${pfn} through its page table at page ${vpn - startVpn}, but the frame was freed`,
-        );
-    }
-    const mm = space.mm;
-    const subs = MmuNotifierSubscriptions.of(mm);
-    if (mm.invalidateDepth > 0 || (subs !== null && subs.activeInvalidateRanges > 0)) continue;
+    for (const [vpn, pfn] of space.table.entries())
+      checkNotFreed(mem, `${gpu.name} can reach frame ${pfn} through its page table`, pfn, vpn - startVpn);
+    if (!invalidationsSettled(space.mm)) continue;
     const problems = gpuProblems(gpu, space, startVpn, startVpn + pages);
     if (problems.length === 0) continue;
     const p = problems[0];

@@ -7,20 +7,32 @@
 import type { DmaAccelerator, DmaJob, DmaObserver } from '../../devices/accel/accelerator.js';
 import type { Mm } from '../../mm/mm.js';
 import { PAGE_SIZE } from '../../mm/constants.js';
-import { PG_ALLOCATED } from '../../mm/physmem.js';
-import { PTE_DEVICE_EXCLUSIVE, PTE_KIND_MASK, PTE_PRESENT, PTE_WRITE } from '../../mm/pte.js';
+import { PG_ALLOCATED, type PhysMem } from '../../mm/physmem.js';
+import { PTE_DEVICE_EXCLUSIVE, PTE_PRESENT, PTE_WRITE } from '../../mm/pte.js';
+import { pteAt } from '../pteView.js';
 import { MmuNotifierSubscriptions } from '../../notifier/subscriptions.js';
 import { DPT_ATTR_WRITE } from '../../devices/dmirror/uapi.js';
 import { MIRROR_WRITE } from './mirrorDevice.js';
 import { Violation } from './violation.js';
 import type { World } from './world.js';
 
+/** No invalidation of `mm` is in progress: device tables must agree with its page table now. */
+export function invalidationsSettled(mm: Mm): boolean {
+  const subs = MmuNotifierSubscriptions.of(mm);
+  return mm.invalidateDepth === 0 && (subs === null || subs.activeInvalidateRanges === 0);
+}
+
+/** A `freed-frame` violation when frame `pfn`, which `reaches` (at page `page`), was freed. */
+export function checkNotFreed(mem: PhysMem, reaches: string, pfn: number, page: number): void {
+  if ((mem.pageFlags(pfn) & PG_ALLOCATED) === 0)
+    throw new Violation('freed-frame', `${reaches} at page ${page}, but the frame was freed`);
+}
+
 /** Throws a Violation when a device's mirror disagrees with memory. */
 export function checkMirrors(world: World): void {
   const mem = world.kernel.mem;
   const mm = world.mm;
-  const subs = MmuNotifierSubscriptions.of(mm);
-  const settled = mm.invalidateDepth === 0 && (subs === null || subs.activeInvalidateRanges === 0);
+  const settled = invalidationsSettled(mm);
   const tables = [
     ...world.devices
       .filter((d) => !d.dead)
@@ -29,17 +41,9 @@ export function checkMirrors(world: World): void {
   ];
   for (const { name, table: mirror, write } of tables) {
     for (const [vpn, pfn, attr] of mirror.entries()) {
-      if ((mem.pageFlags(pfn) & PG_ALLOCATED) === 0) {
-        throw new Violation(
-          'freed-frame',
-          `${name} can reach frame ${pfn} through its mirror at page ${vpn - world.startVpn}, but the frame was freed`,
-        );
-      }
+      checkNotFreed(mem, `${name} can reach frame ${pfn} through its mirror`, pfn, vpn - world.startVpn);
       if (!settled) continue;
-      const table = mm.pt.pteTable(vpn);
-      const flags = table === null ? 0 : table.e[2 * (vpn & 511)];
-      const mapped = table === null ? 0 : table.e[2 * (vpn & 511) + 1];
-      const kind = flags & PTE_KIND_MASK;
+      const { flags, pfn: mapped, kind } = pteAt(mm, vpn);
       const reaches = (kind === PTE_PRESENT || kind === PTE_DEVICE_EXCLUSIVE) && mapped === pfn;
       if (!reaches) {
         throw new Violation(

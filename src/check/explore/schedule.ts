@@ -9,7 +9,7 @@ import { auditMm } from '../mmAudit.js';
 import { auditSva, watchFrameFrees } from '../svaAudit.js';
 import { checkGpus } from './gpu.js';
 import { checkMirrors, watchPasidReuse } from './invariants.js';
-import type { Step } from './program.js';
+import { type Step, stepEnabled } from '../../sim/steps.js';
 import { Violation } from './violation.js';
 import { buildWorld, type World, type WorldSpec } from './world.js';
 
@@ -122,7 +122,7 @@ export function runSchedule(
         s.pending = advance(world, i);
       }
       checkMirrors(world);
-      if (world.gpus.size > 0) checkGpus([...world.gpus.values()], world.startVpn, world.pages);
+      if (world.gpus.size > 0) checkGpus(world.gpus.values(), world.startVpn, world.pages);
       if (world.core !== null) checkSva(world.core, freedWhileCached!);
     }
     for (const lock of world.locks) {
@@ -219,10 +219,8 @@ function kernelEnabled(world: World): boolean {
 }
 
 function isEnabled(world: World, i: number, step: Step | null): boolean {
-  if (step === null) return false;
-  if (step.kind === 'acquire') return step.lock.holder === null;
-  if (step.enabled !== undefined && !step.enabled()) return false;
-  if (step.invalidates === true) {
+  if (step === null || !stepEnabled(step)) return false;
+  if (step.kind === 'run' && step.invalidates === true) {
     // The step may call every device's invalidate callback, which takes that device's lock: it
     // starts only when no other actor holds one (the kernel would sleep in the callback).
     const me = world.actors[i].name;
